@@ -1,0 +1,250 @@
+"""Datasets, splits, scaling, target encoding and batch order: everything both frameworks must see identically.
+
+The arrays are made once per experiment (fixed data seed), saved to one .npz file and loaded by every worker,
+so the two frameworks train on the very same bytes.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from harness import shapes
+from harness.errors import SpecError
+from harness.spec import DataSpec, Spec
+
+
+@dataclass(frozen=True)
+class Target:
+    """How labels are encoded and scored. `sparse`: int64 class indices (N,); `dense`: float32 (N, units)."""
+
+    task: str             # "classification" | "regression"
+    label_format: str     # "sparse" | "dense"
+    metric: str           # "accuracy" | "mae": the metric tracked per epoch
+    accuracy: Optional[str]  # "sparse_categorical" | "categorical" | "binary" | None
+    units: int
+
+
+@dataclass
+class Dataset:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    target: Target
+    target_mean: float = 0.0  # regression targets were scaled as (y - mean) / std when standardize_target
+    target_std: float = 1.0
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+
+@dataclass
+class Raw:
+    x: np.ndarray
+    y: np.ndarray
+    x_test: Optional[np.ndarray]
+    y_test: Optional[np.ndarray]
+    task: Optional[str]  # None: decided from the loss (csv / npz)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+def _sklearn(name: str, data: DataSpec) -> Raw:
+    import sklearn.datasets as skd
+
+    loaders = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
+               "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}
+    if name in loaders:
+        x, y = loaders[name](return_X_y=True)
+        return Raw(x, y, None, None, "regression" if name == "diabetes" else "classification")
+    if name == "moons":
+        x, y = skd.make_moons(data.n_samples, noise=0.2 if data.noise is None else data.noise, random_state=data.seed)
+        return Raw(x, y, None, None, "classification")
+    if name == "blobs":
+        x, y = skd.make_blobs(data.n_samples, n_features=data.n_features, centers=data.n_classes,
+                              random_state=data.seed)
+        return Raw(x, y, None, None, "classification")
+    x, y = skd.make_regression(data.n_samples, n_features=data.n_features,
+                               noise=10.0 if data.noise is None else data.noise, random_state=data.seed)
+    return Raw(x, y, None, None, "regression")
+
+
+def _mnist1d() -> Raw:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    made = make_dataset(get_dataset_args())  # the standard 4000 / 1000 split, generated locally
+    return Raw(made["x"], made["y"], made["x_test"], made["y_test"], "classification")
+
+
+def _csv(data: DataSpec) -> Raw:
+    import pandas as pd
+
+    path = _existing(data.path)
+    frame = pd.read_csv(path)
+    if data.target not in frame.columns:
+        raise SpecError("data.target", f"column {data.target!r} is not in {path.name}; columns: {list(frame.columns)}")
+    features = frame.drop(columns=[data.target])
+    text = [name for name, kind in features.dtypes.items() if not np.issubdtype(kind, np.number)]
+    if text:
+        raise SpecError("data.path", f"{path.name}: feature columns must be numeric; received text in {text}")
+    y = frame[data.target].to_numpy()
+    if not np.issubdtype(y.dtype, np.number):
+        y = np.unique(y, return_inverse=True)[1]  # class names -> indices, in sorted order
+    return Raw(features.to_numpy(np.float64), y, None, None, data.task)
+
+
+def _npz(data: DataSpec) -> Raw:
+    path = _existing(data.path)
+    with np.load(path) as arrays:
+        missing = [key for key in ("x", "y") if key not in arrays]
+        if missing:
+            raise SpecError("data.path", f"{path.name} must hold arrays 'x' and 'y'; missing {missing}")
+        test = ("x_test" in arrays) and ("y_test" in arrays)
+        return Raw(arrays["x"], arrays["y"], arrays["x_test"] if test else None,
+                   arrays["y_test"] if test else None, data.task)
+
+
+def _existing(path: str) -> Path:
+    if not Path(path).is_file():
+        raise SpecError("data.path", f"file not found: {path}")
+    return Path(path)
+
+
+def load_raw(data: DataSpec) -> Raw:
+    if data.dataset == "mnist1d":
+        return _mnist1d()
+    if data.dataset == "csv":
+        return _csv(data)
+    if data.dataset == "npz":
+        return _npz(data)
+    return _sklearn(data.dataset, data)
+
+
+# ---------------------------------------------------------------------------------------------- splitting
+
+def _split(x, y, fraction: float, rng: np.random.Generator):
+    """Shuffles once, then holds out the last `fraction` of the samples."""
+    order = rng.permutation(len(x))
+    held = int(round(len(x) * fraction))
+    keep, out = order[:len(x) - held], order[len(x) - held:]
+    return x[keep], y[keep], x[out], y[out]
+
+
+def _reshape(x: np.ndarray, input_shape: list[int], name: str) -> np.ndarray:
+    sample = x.shape[1:]
+    if tuple(sample) == tuple(input_shape):
+        return x
+    if int(np.prod(sample)) != int(np.prod(input_shape)):
+        raise SpecError("model.input_shape", f"{input_shape} does not fit the samples of dataset {name!r}, which "
+                                             f"have shape {list(sample)} ({int(np.prod(sample))} values)")
+    return x.reshape((len(x), *input_shape))  # same values, read in C order
+
+
+# ------------------------------------------------------------------------------------------------ targets
+
+def _target(spec: Spec, task: str, y: np.ndarray) -> Target:
+    units = shapes.output_shape(spec.model)[-1]
+    if task == "regression":
+        return Target("regression", "dense", "mae", None, units)
+    if spec.loss == "binary_crossentropy":
+        return Target("classification", "dense", "accuracy", "binary", units)
+    if spec.loss == "categorical_crossentropy" and y.ndim == 1:
+        return Target("classification", "sparse", "accuracy", "sparse_categorical", units)
+    return Target("classification", "dense", "accuracy", "categorical", units)
+
+
+def _encode(y: np.ndarray, target: Target, name: str) -> np.ndarray:
+    """Integer labels -> the arrays both frameworks train on; a label that does not fit the output is an error."""
+    where = f"dataset {name!r}"
+    if target.task == "regression":
+        y = y.reshape(len(y), -1).astype(np.float32)
+        if y.shape[1] != target.units:
+            raise SpecError("data", f"{where} has {y.shape[1]} target column(s) but the model outputs {target.units} units")
+        return y
+    if y.ndim == 2 and y.shape[1] > 1:  # already one-hot / multi-label
+        if y.shape[1] != target.units:
+            raise SpecError("data", f"{where} has labels of width {y.shape[1]} but the model outputs {target.units} units")
+        return y.astype(np.float32)
+    labels = y.reshape(-1)
+    if not np.all(labels == np.round(labels)) or labels.min() < 0:
+        raise SpecError("data", f"{where}: classification labels must be integers >= 0; received e.g. {labels[:3]}")
+    labels = labels.astype(np.int64)
+    classes = int(labels.max()) + 1
+    if target.accuracy == "binary":
+        if classes > 2 or target.units != 1:
+            raise SpecError("data", f"{where} has {classes} classes; binary_crossentropy needs labels 0/1 and a "
+                                    f"1-unit output, the model outputs {target.units} units")
+        return labels.reshape(-1, 1).astype(np.float32)
+    if classes != target.units:
+        raise SpecError("data", f"{where} has {classes} classes but the model outputs {target.units} units "
+                                f"(the last dense layer needs units: {classes})")
+    if target.label_format == "sparse":
+        return labels
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+# ------------------------------------------------------------------------------------------------- public
+
+def prepare(spec: Spec) -> Dataset:
+    """Loads, splits, reshapes, scales and encodes the spec's dataset. Deterministic in `spec.data.seed`."""
+    data = spec.data
+    raw = load_raw(data)
+    task = raw.task or ("classification" if spec.loss in ("binary_crossentropy", "categorical_crossentropy")
+                        else "regression")
+    if task == "regression" and spec.loss in ("binary_crossentropy", "categorical_crossentropy"):
+        raise SpecError("loss", f"{spec.loss} needs class labels; dataset {data.dataset!r} is a regression dataset "
+                                f"(allowed: mse, mae)")
+    rng = np.random.default_rng([data.seed, 7])
+    x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
+    if x_test is None:
+        x, y, x_test, y_test = _split(x, y, data.test_split, rng)
+    x_train, y_train, x_val, y_val = _split(x, y, data.validation_split, rng)
+    if len(x_train) == 0:
+        raise SpecError("data.validation_split", f"leaves no training samples; received {data.validation_split}")
+    target = _target(spec, task, raw.y)
+    xs = [_reshape(np.asarray(a, np.float64), spec.model.input_shape, data.dataset) for a in (x_train, x_val, x_test)]
+    ys = [_encode(np.asarray(a), target, data.dataset) for a in (y_train, y_val, y_test)]
+    if data.standardize:
+        mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
+        std[std == 0] = 1.0
+        xs = [(a - mean) / std for a in xs]
+    xs = [a.astype(np.float32) for a in xs]
+    dataset = Dataset(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], target)
+    if task == "regression" and data.standardize_target:
+        dataset.target_mean, dataset.target_std = float(ys[0].mean()), float(ys[0].std() or 1.0)
+        for name in ("y_train", "y_val", "y_test"):
+            setattr(dataset, name, ((getattr(dataset, name) - dataset.target_mean) / dataset.target_std)
+                    .astype(np.float32))
+    return dataset
+
+
+def save(dataset: Dataset, path: Path) -> None:
+    arrays = {k: v for k, v in vars(dataset).items() if isinstance(v, np.ndarray)}
+    meta = {**asdict(dataset.target), "target_mean": dataset.target_mean, "target_std": dataset.target_std}
+    np.savez(path, **arrays, meta=np.array(repr(meta)))
+
+
+def load(path: Path) -> Dataset:
+    import ast
+
+    with np.load(path) as arrays:
+        meta = ast.literal_eval(str(arrays["meta"]))
+        mean, std = meta.pop("target_mean"), meta.pop("target_std")
+        return Dataset(*(arrays[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")),
+                       Target(**meta), mean, std)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The permutation of the training samples for one epoch; both frameworks consume it as it is."""
+    return np.random.default_rng([seed, 1, epoch]).permutation(n)
+
+
+def batch_size_of(spec: Spec, n_train: int) -> int:
+    """'full' -> the whole training set (batch gradient descent)."""
+    size = spec.training.batch_size
+    return n_train if size == "full" else min(size, n_train)

@@ -1,0 +1,12 @@
+"""The one place a framework adapter is chosen: imported lazily, so `harness` itself never loads one."""
+
+import importlib
+
+from harness import registry
+
+ADAPTERS = {"tensorflow": "models_tf", "torch": "models_torch"}
+
+
+def load(framework: str):
+    """The adapter module for a framework name ('tensorflow' or 'torch')."""
+    return importlib.import_module(registry.get(ADAPTERS, framework, "framework"))

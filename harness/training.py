@@ -1,0 +1,96 @@
+"""The epoch loop, shared by both frameworks: batch order, validation, early stopping, divergence, test figures.
+
+It talks to a framework only through the adapter functions (`build_model`, `set_weights`, `make_trainer`, ...),
+so whatever it decides (order of samples, when to stop, how figures are computed) is the same on both sides.
+"""
+
+import math
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from harness import metrics
+from harness.data import Dataset, batch_size_of, epoch_order
+from harness.spec import Spec
+
+
+class EarlyStopper:
+    """Stops after `patience` epochs without an improvement larger than `min_delta` (as keras.callbacks.EarlyStopping)."""
+
+    def __init__(self, config, metric: str):
+        self.config = config
+        self.key = config.monitor if config else None
+        self.restore = bool(config and config.restore_best_weights)
+        # loss and mae fall, accuracy rises
+        self.sign = -1.0 if (self.key and self.key.endswith("metric") and metric == "accuracy") else 1.0
+        self.best, self.best_epoch, self.wait = math.inf, None, 0
+
+    def update(self, epoch: int, row: dict) -> bool:
+        """Records one epoch; True when training should stop."""
+        if self.config is None:
+            return False
+        value = self.sign * row[self.key]
+        if value < self.best - self.config.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return False
+        self.wait += 1
+        return self.wait >= self.config.patience
+
+
+def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
+        log: Callable[[str], None] = lambda line: None) -> dict:
+    """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status."""
+    model = adapter.build_model(spec.model, seed=seed)
+    if weights is not None:
+        adapter.set_weights(model, weights)
+    trainer = adapter.make_trainer(spec, model, dataset.target)
+    batch_size = batch_size_of(spec, dataset.n_train)
+    stopper = EarlyStopper(spec.training.early_stopping, dataset.target.metric)
+    best_weights, epochs, status = None, [], "ok"
+    for epoch in range(spec.training.epochs):
+        order = epoch_order(seed, epoch, dataset.n_train)
+        x, y = dataset.x_train[order], dataset.y_train[order]
+        start = time.perf_counter()
+        loss, metric = trainer.train_epoch(x, y, batch_size)
+        row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start}
+        if not math.isfinite(loss):
+            epochs.append(row)
+            status = "diverged"
+            log(f"epoch {epoch + 1}: loss is {loss}, stopping (diverged)")
+            break
+        if len(dataset.x_val):
+            row["val_loss"], row["val_metric"] = trainer.evaluate(dataset.x_val, dataset.y_val)
+        epochs.append(row)
+        log(_epoch_line(row, spec.training.epochs, dataset.target.metric))
+        stop = stopper.update(epoch, row)
+        if stopper.restore and stopper.best_epoch == epoch:
+            best_weights = adapter.get_weights(model)
+        if stop:
+            log(f"early stopping after epoch {epoch + 1} (best epoch {stopper.best_epoch + 1})")
+            break
+    if best_weights is not None:
+        adapter.set_weights(model, best_weights)
+    return {
+        "status": status,
+        "epochs": epochs,
+        "test": _test_figures(trainer, dataset) if status == "ok" else {},
+        "batch_size": batch_size,
+        "stopped_early": status == "ok" and len(epochs) < spec.training.epochs,
+        "best_epoch": None if stopper.best_epoch is None else stopper.best_epoch + 1,
+        "params": adapter.count_params(model),
+        "hyperparameters": trainer.hyperparameters(),
+    }
+
+
+def _test_figures(trainer, dataset: Dataset) -> dict:
+    loss, _ = trainer.evaluate(dataset.x_test, dataset.y_test)
+    predictions = trainer.predict(dataset.x_test)
+    return {"test_loss": loss, **metrics.test_metrics(dataset, predictions)}
+
+
+def _epoch_line(row: dict, epochs: int, metric: str) -> str:
+    line = f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  {metric} {row['metric']:.4f}"
+    if "val_loss" in row:
+        line += f"  val_loss {row['val_loss']:.4f}  val_{metric} {row['val_metric']:.4f}"
+    return line + f"  ({row['epoch_seconds']:.2f} s)"

@@ -1,0 +1,31 @@
+"""The TensorFlow/Keras adapter: the same function names as `models_torch`, in Keras 3 on TensorFlow."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from models_tf.model import build_model, count_params, get_weights, set_weights  # noqa: E402
+from models_tf.train import Trainer, make_trainer, optimizer_arguments  # noqa: E402
+
+__all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
+           "optimizer_arguments", "set_weights", "versions"]
+
+
+def configure(threads: int, seed: int) -> dict:
+    """Thread counts (only possible before TensorFlow's first op) and the global seeds."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime already started (in-process runs after the first): keep its setting
+        pass
+    keras.utils.set_random_seed(seed)
+    return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
+def versions() -> dict:
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}

@@ -1,0 +1,26 @@
+"""The spec compiled into a keras.Sequential; Keras' own `get_weights()` order is the canonical layout."""
+
+import keras
+import numpy as np
+
+from harness import registry
+from models_tf.layers import LAYERS
+
+
+def build_model(model_spec, seed: int = 0) -> keras.Sequential:
+    """The spec as a Keras Sequential with Keras initializers seeded from `seed`; `set_weights` loads matched ones."""
+    layers = [registry.get(LAYERS, layer.type, "layer")(layer, seed * 1000 + 2 * index)
+              for index, layer in enumerate(model_spec.layers)]
+    return keras.Sequential([keras.Input(shape=tuple(model_spec.input_shape)), *layers])
+
+
+def get_weights(model: keras.Sequential) -> list[np.ndarray]:
+    return [np.array(w) for w in model.get_weights()]
+
+
+def set_weights(model: keras.Sequential, weights: list[np.ndarray]) -> None:
+    model.set_weights([np.asarray(w, np.float32) for w in weights])
+
+
+def count_params(model: keras.Sequential) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

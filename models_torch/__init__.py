@@ -1,0 +1,24 @@
+"""The PyTorch adapter: the same function names as `models_tf`, in PyTorch."""
+
+import torch
+
+from models_torch.model import SpecModel, build_model, count_params, get_weights, set_weights
+from models_torch.train import Trainer, make_trainer, optimizer_arguments
+
+__all__ = ["SpecModel", "Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
+           "optimizer_arguments", "set_weights", "versions"]
+
+
+def configure(threads: int, seed: int) -> dict:
+    """Thread counts and the global seed, set before any work. Returns what torch reports back."""
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already fixed in this process (in-process runs after the first)
+        pass
+    torch.manual_seed(seed)
+    return {"intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads()}
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__}
