@@ -1,0 +1,90 @@
+"""The manifest: what was run, on what, with which settings actually in force in each framework."""
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from harness.data import Dataset
+from harness.spec import Spec
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def known_differences(spec: Spec) -> list[str]:
+    """What the harness cannot make identical for this spec, in words for the report."""
+    notes = ["Float32 kernels sum in different orders: expect differences of about 1e-7 relative per operation, "
+             "which training can amplify."]
+    optimizer = spec.optimizer.type
+    if optimizer in ("adam", "adamw"):
+        notes.append("Adam epsilon placement: Keras adds epsilon to sqrt(v) before the bias correction, PyTorch "
+                     "after it. With the same epsilon the steps differ, most in the first steps (Keras' epsilon is "
+                     "about 31.6x larger in PyTorch terms at step 1); no stock PyTorch setting is exact.")
+    if optimizer in ("rmsprop", "adagrad"):
+        notes.append(f"{optimizer} epsilon placement: Keras adds epsilon inside the square root, PyTorch outside; "
+                     "the same epsilon gives slightly different steps when accumulated squares are small.")
+    if any(layer.type == "dropout" and layer.rate > 0 for layer in spec.model.layers):
+        notes.append("Dropout masks are drawn by each framework's own random generator: same rate, different "
+                     "masks, so curves differ by sampling noise even from identical weights.")
+    if spec.init == "native":
+        notes.append("init: native: each framework used its own initializers (Keras glorot_uniform kernels and "
+                     "zero biases, PyTorch kaiming_uniform(a=sqrt(5)) weights and uniform biases).")
+    return notes
+
+
+def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int, in_process: bool) -> dict:
+    return {
+        "data": "one split (data seed {}), standardized with training-split statistics, the same arrays for both"
+                .format(spec.data.seed),
+        "initial_weights": ("one numpy draw per run seed (Keras distributions), loaded into both models"
+                            if spec.init == "matched" else "native: each framework's own initializers"),
+        "batch_order": "one numpy permutation per epoch and seed, consumed by both; the last partial batch kept",
+        "batch_size": batch_size,
+        "loss_reporting": "sample-weighted mean of pre-update batch losses per epoch, regularization included",
+        "threads": threads,
+        "process": "each run in the same process (--in-process)" if in_process else "each run in a fresh process",
+        "n_train": dataset.n_train, "n_val": len(dataset.x_val), "n_test": len(dataset.x_test),
+        "label_format": dataset.target.label_format,
+    }
+
+
+def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threads: int, in_process: bool) -> dict:
+    per_framework = {}
+    for run in runs:
+        if run["framework"] not in per_framework and "hyperparameters" in run:
+            per_framework[run["framework"]] = {key: run.get(key) for key in ("versions", "threads", "hyperparameters")}
+    return {
+        "name": spec.name, "description": spec.description,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": git_commit(), "machine": machine(),
+        "task": dataset.target.task, "metric": dataset.target.metric,
+        "matched": matched_settings(spec, dataset, batch_size, threads, in_process),
+        "known_differences": known_differences(spec),
+        "frameworks": per_framework,
+        "spec": spec.model_dump(mode="json"),
+    }
