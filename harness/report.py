@@ -1,5 +1,200 @@
-"""Placeholder, replaced by the reporter."""
-def side_by_side(summary, manifest):
-    return summary
-def write_report(out_dir):
-    return None
+"""The report of a results folder: a side-by-side table (figures as rows, frameworks as columns, mean ± std over
+the seeds that finished), training curves, and `report.md` saying what was matched, what was not, and what ran
+where. Every number comes from history.csv, summary.csv and manifest.json; nothing here imports a framework."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import atomic, plots
+
+DASH = "—"
+STATUS_ORDER = ["ok", "diverged", "failed"]
+
+
+def _significant(value: float, digits: int) -> str:
+    """`digits` significant figures without exponent notation: 1.038, 0.0505, 1230."""
+    text = np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="k")
+    return text.rstrip(".")
+
+
+def _pair(mean: float, std, render) -> str:
+    return render(mean) if std is None else f"{render(mean)} ± {render(std)}"
+
+
+def _sig(digits: int):
+    return lambda mean, std: _pair(mean, std, lambda value: _significant(value, digits))
+
+
+def _count(mean: float, std) -> str:
+    """Whole numbers as they are (3), a fractional mean or std to 3 s.f. (2.5 ± 0.707)."""
+    return _pair(mean, std, lambda value: f"{value:.0f}" if value == round(value) else _significant(value, 3))
+
+
+def _fixed(decimals: int, scale: float = 1.0, unit: str = ""):
+    return lambda mean, std: _pair(mean, std, lambda value: f"{value * scale:,.{decimals}f}") + unit
+
+
+# Columns of summary.csv and how each reads in the table, in table order. {metric} is the task metric.
+_TEST_ROWS = {
+    "classification": [("test_accuracy", "test accuracy", _fixed(2, 100.0, " %"))],
+    "regression": [("test_mae", "test MAE", _sig(4)), ("test_rmse", "test RMSE", _sig(4)),
+                   ("test_r2", "test R²", _fixed(4))],
+}
+_METRIC_FORMATS = {"accuracy": _fixed(2, 100.0, " %"), "mae": _sig(4)}
+_METRIC_LABELS = {"accuracy": "accuracy", "mae": "MAE"}
+
+
+def _rows(task: str, metric: str) -> list[tuple]:
+    label, render = _METRIC_LABELS.get(metric, metric), _METRIC_FORMATS.get(metric, _sig(4))
+    return _TEST_ROWS.get(task, []) + [
+        ("test_loss", "test loss", _sig(4)),
+        ("final_train_loss", "final train loss", _sig(4)),
+        ("final_val_loss", "final val loss", _sig(4)),
+        (f"final_train_{metric}", f"final train {label}", render),
+        (f"final_val_{metric}", f"final val {label}", render),
+        ("epochs_run", "epochs run", _count),
+        ("train_seconds", "train (s)", _sig(3)),
+        ("median_epoch_seconds", "median epoch (s)", _sig(3)),
+        ("first_epoch_seconds", "first epoch (s, incl. build/tracing)", _sig(3)),
+        ("train_samples_per_second", "train samples/s", _fixed(0)),
+        ("params", "parameters", _fixed(0)),
+        ("peak_rss_mb", "peak RSS (MB)", _fixed(1)),
+    ]
+
+
+def _cell(values: pd.Series, render) -> str:
+    """mean ± std (ddof=1) over finite values; the mean alone for one value; a dash for none."""
+    values = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan).dropna()
+    if values.empty:
+        return DASH
+    return render(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None)
+
+
+def _runs_cell(statuses: pd.Series) -> str:
+    """'2 ok' or '1 ok, 1 diverged, 1 failed': ok always shown, other statuses only when present."""
+    counts = statuses.value_counts()
+    order = STATUS_ORDER + sorted(set(counts.index) - set(STATUS_ORDER))
+    return ", ".join(f"{counts.get(status, 0)} {status}" for status in order
+                     if status == "ok" or counts.get(status, 0))
+
+
+def side_by_side(summary: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """The comparison table: figures as rows, frameworks as columns (in summary order), strings as cells.
+
+    Each cell is mean ± std over the framework's seeds with status ok; figures no framework has are left out;
+    the last row, 'runs', counts runs by status. Index name: 'figure'.
+    """
+    frameworks = list(dict.fromkeys(summary["framework"]))
+    finished = summary[summary["status"] == "ok"]
+    table = {}
+    for column, label, render in _rows(manifest.get("task", ""), manifest.get("metric", "")):
+        if column in summary and pd.to_numeric(finished[column], errors="coerce").notna().any():
+            table[label] = [_cell(finished.loc[finished["framework"] == fw, column], render) for fw in frameworks]
+    table["runs"] = [_runs_cell(summary.loc[summary["framework"] == fw, "status"]) for fw in frameworks]
+    frame = pd.DataFrame.from_dict(table, orient="index", columns=frameworks)
+    frame.index.name = "figure"
+    return frame
+
+
+def _read(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    return (pd.read_csv(out_dir / "history.csv"), pd.read_csv(out_dir / "summary.csv"),
+            json.loads((out_dir / "manifest.json").read_text()))
+
+
+def _plot_files(manifest: dict) -> list[tuple[str, str]]:
+    """(metric, file name) of each curve plot; the task metric plot is named after it."""
+    metric = "accuracy" if manifest.get("task") == "classification" else manifest.get("metric", "mae")
+    return [("loss", "loss_curves.png"), (metric, f"{metric}_curves.png")]
+
+
+def _value(value) -> str:
+    """A manifest value as received: strings as they are, everything else as JSON (null, false, [0.9, 0.999])."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _bullets(mapping: dict) -> list[str]:
+    return [f"- **{key.replace('_', ' ')}**: {_value(value)}" for key, value in mapping.items()]
+
+
+def _pipe(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def _header(manifest: dict, summary: pd.DataFrame) -> list[str]:
+    spec = manifest.get("spec", {})
+    seeds = ", ".join(str(seed) for seed in dict.fromkeys(summary["seed"]))
+    facts = [f"seeds {seeds}", f"frameworks {', '.join(dict.fromkeys(summary['framework']))}",
+             f"task {manifest.get('task')} ({manifest.get('metric')})"]
+    optional = [("dataset", (spec.get("data") or {}).get("dataset")), ("created", manifest.get("created_utc")),
+                ("commit", manifest.get("git_commit") and f"`{manifest['git_commit']}`")]
+    facts += [f"{name} {value}" for name, value in optional if value]
+    lines = [f"# {manifest.get('name', 'results')}", ""]
+    if manifest.get("description"):
+        lines += [manifest["description"], ""]
+    return lines + [" · ".join(facts), ""]
+
+
+def _unfinished(summary: pd.DataFrame) -> list[str]:
+    rows = summary[summary["status"] != "ok"]
+    if rows.empty:
+        return []
+    lines = ["## Runs that did not finish", ""]
+    for _, row in rows.iterrows():
+        error = "" if pd.isna(row.get("error")) else str(row["error"]).strip()
+        epochs = int(row["epochs_run"]) if pd.notna(row.get("epochs_run")) else "?"
+        head = f"- **{row['framework']}** seed {row['seed']}: {row['status']} after {epochs} epochs"
+        if "\n" in error:  # a traceback keeps its lines in an indented block
+            lines += [head, "", "  ```", *[f"  {line}" for line in error.splitlines()], "  ```"]
+        else:
+            lines.append(f"{head}: {error or '(no error message)'}")
+    return lines + [""]
+
+
+def _hyperparameters(manifest: dict) -> list[str]:
+    lines = ["## Hyperparameters in force", "",
+             "As each framework reported them after building the model (values as received).", ""]
+    for framework, facts in manifest.get("frameworks", {}).items():
+        versions = ", ".join(f"{name} {version}" for name, version in (facts.get("versions") or {}).items())
+        threads = ", ".join(f"{name} {count}" for name, count in (facts.get("threads") or {}).items())
+        settings = facts.get("hyperparameters") or {}
+        rows = [(f"{part}.{key}", _pipe(_value(value)))
+                for part in ("optimizer", "loss") for key, value in (settings.get(part) or {}).items()]
+        lines += [f"### {framework}", "", f"Versions: {versions or 'not recorded'}. "
+                  f"Threads: {threads or 'not recorded'}.", ""]
+        if rows:
+            lines += [pd.DataFrame(rows, columns=["setting", "value"]).to_markdown(index=False), ""]
+    return lines
+
+
+def render_markdown(out_dir) -> str:
+    """report.md's text for a results folder; links the curve PNGs that `write_report` writes beside it."""
+    _, summary, manifest = _read(Path(out_dir))
+    table = side_by_side(summary, manifest)
+    aligns = ("left",) + ("right",) * len(table.columns)
+    plots_md = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for _, name in _plot_files(manifest)]
+    lines = _header(manifest, summary) + [
+        "## Side by side", "",
+        "Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.", "",
+        table.to_markdown(colalign=aligns), "",
+        *_unfinished(summary),
+        "## Curves", "", "Mean over seeds; the band spans min to max over seeds.", "",
+        *[f"{plot}\n" for plot in plots_md],
+        "## What was matched", "", *_bullets(manifest.get("matched", {})), "",
+        "## Known differences", "", *[f"- {note}" for note in manifest.get("known_differences", [])], "",
+        *_hyperparameters(manifest),
+        "## Machine", "", *_bullets(manifest.get("machine", {})),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out_dir) -> Path:
+    """Writes the curve PNGs and report.md into `out_dir` (each atomically); returns the path of report.md."""
+    out_dir = Path(out_dir)
+    history, _, manifest = _read(out_dir)
+    for metric, name in _plot_files(manifest):
+        label = plots.METRIC_LABELS.get(metric, metric)
+        plots.curves(history, metric, out_dir / name, f"{manifest.get('name', '')}: {label}")
+    return atomic.write_text(out_dir / "report.md", render_markdown(out_dir))

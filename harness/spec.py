@@ -6,7 +6,7 @@ The defaults are the Keras 3 values (the study notes' code is Keras first); PyTo
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from harness import registry
 
@@ -49,7 +49,14 @@ class Dense(Frozen):
 
 class Dropout(Frozen):
     type: Literal["dropout"]
-    rate: float = Field(ge=0.0, lt=1.0, description="fraction of inputs zeroed in training, in [0, 1)")
+    rate: float = Field(description="fraction of inputs zeroed in training, in [0, 1)")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_in_range(cls, value):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"expected a float in [0, 1); received {value}")
+        return value
 
 
 class ActivationLayer(Frozen):
@@ -155,9 +162,16 @@ class EarlyStopping(Frozen):
     restore_best_weights: bool = False
 
 
+def _batch_size(value):
+    if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError(f"expected a positive integer or 'full'; received {value!r}")
+
+
 class Training(Frozen):
     epochs: PositiveInt = 10
-    batch_size: Union[PositiveInt, Literal["full"]] = Field(32, description="'full' = batch gradient descent, 1 = SGD")
+    batch_size: Annotated[Union[PositiveInt, Literal["full"]], BeforeValidator(_batch_size)] = Field(
+        32, description="'full' = batch gradient descent, 1 = SGD")
     eval_batch_size: PositiveInt = Field(1024, description="batch size for validation and test passes")
     early_stopping: Optional[EarlyStopping] = None
 

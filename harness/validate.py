@@ -4,6 +4,7 @@ Every failure becomes one `SpecError` line: the field path, what is allowed, wha
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,35 +17,44 @@ from harness.spec import Spec
 
 
 def _field_path(location: tuple) -> str:
-    # pydantic gives ('model', 'layers', 1, 'dense', 'units'); the union tag ('dense') is noise for a reader.
+    """('model', 'layers', 1, 'dense', 'units') -> 'model.layers[1].units'.
+
+    pydantic adds the union member to the path: the tag of a tagged union ('dense' right after a layer index,
+    'adam' right after 'optimizer') and labels such as 'constrained-int'. A reader needs neither.
+    """
     parts: list[str] = []
+    previous = None
     for item in location:
+        tag_position = isinstance(previous, int) or previous == "optimizer"
         if isinstance(item, int):
             parts[-1] += f"[{item}]"
-        elif parts and parts[-1].startswith("layers[") and item in ("dense", "dropout", "activation", "flatten"):
-            continue
-        elif item in ("sgd", "adam", "adamw", "rmsprop", "adagrad") and parts and parts[-1] == "optimizer":
-            continue
-        elif "function-after" in str(item) or "function-before" in str(item):
-            continue
-        else:
+        elif not (tag_position and isinstance(previous, (int, str)) and item in _TAGS) and not _is_label(item):
             parts.append(str(item))
+        previous = item
     return ".".join(parts)
+
+
+_TAGS = {"dense", "dropout", "activation", "flatten", "sgd", "adam", "adamw", "rmsprop", "adagrad"}
+
+
+def _is_label(item) -> bool:
+    return any(mark in str(item) for mark in "[-")
 
 
 def _one_line(error: ValidationError) -> SpecError:
     first = error.errors(include_url=False)[0]
     field = _field_path(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
+    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
+    message = re.sub(r"^expected (greater|less)", r"expected a value \1", message)
     if first["type"] == "missing":
         message = "is required"
     elif first["type"] == "extra_forbidden":
         message = "is not a known field"
     elif first["type"] == "union_tag_invalid":
-        tags = first.get("ctx", {}).get("expected_tags", "")
-        message = f"unknown type {first['input']!r}; allowed: {tags}"
+        context = first.get("ctx", {})
+        message = f"unknown type {context.get('tag')!r}; allowed: {context.get('expected_tags', '')}"
         return SpecError(field, message)
-    else:
+    elif "received" not in message:
         message += f"; received {first['input']!r}"
     more = error.error_count() - 1
     if more:

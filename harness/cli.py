@@ -1,0 +1,137 @@
+"""The command line: `harness run | validate | list | schema | report`.
+
+Bad input of any kind ends in one line on stderr and exit status 2. No framework is imported here: `run`
+starts worker processes (or imports an adapter lazily with --in-process).
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from harness import registry
+from harness.errors import SpecError
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Train one network spec in TensorFlow (Keras) and "
+                                     "PyTorch with matched data, weights and hyperparameters; report side by side.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train the spec in every framework and seed, write the report",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("spec", help="YAML or JSON spec file")
+    run.add_argument("--out", help="results folder (default: results/<spec name>)")
+    run.add_argument("--frameworks", nargs="+", choices=list(registry.FRAMEWORKS), help="override spec.frameworks")
+    run.add_argument("--seeds", nargs="+", type=int, help="override spec.seeds")
+    run.add_argument("--epochs", type=int, help="override spec.training.epochs")
+    run.add_argument("--init", choices=["matched", "native"], help="override spec.init")
+    run.add_argument("--threads", type=int, default=None,
+                     help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
+    run.add_argument("--in-process", action="store_true",
+                     help="train in this process instead of one fresh process per run (for debugging)")
+
+    validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")
+    validate.add_argument("spec")
+    commands.add_parser("list", help="datasets, layers, activations, losses, optimizers, experiments")
+    commands.add_parser("schema", help="JSON Schema of the spec file, for editors")
+    report = commands.add_parser("report", help="re-render report.md and the plots from a results folder")
+    report.add_argument("out", help="results folder written by `harness run`")
+    return parser
+
+
+def _layer_table(spec) -> str:
+    from harness import shapes
+
+    lines = [f"{'#':>3}  {'layer':<12} {'output shape':<18} {'params':>10}"]
+    for info in shapes.infer(spec.model):
+        lines.append(f"{info.index:>3}  {info.type:<12} {str(['batch', *info.output_shape]):<18} {info.params:>10,}")
+    lines.append(f"total trainable parameters: {shapes.count_params(spec.model):,}")
+    return "\n".join(lines)
+
+
+def cmd_validate(args) -> int:
+    from harness import data
+    from harness.validate import load_spec
+
+    spec = load_spec(args.spec)
+    dataset = data.prepare(spec)
+    print(f"{spec.name}: valid")
+    print(_layer_table(spec))
+    print(f"data: {dataset.n_train} train / {len(dataset.x_val)} validation / {len(dataset.x_test)} test samples, "
+          f"{dataset.target.task}, labels {dataset.target.label_format}")
+    return 0
+
+
+def _experiments() -> dict[str, str]:
+    import yaml
+
+    found = {}
+    for path in sorted(EXPERIMENTS.glob("*.yaml")):
+        try:
+            found[str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)] = (
+                yaml.safe_load(path.read_text()).get("description", ""))
+        except (yaml.YAMLError, AttributeError):
+            found[str(path)] = "(unreadable)"
+    return found
+
+
+def cmd_list(args) -> int:
+    for section, table in {**registry.all_tables(), "experiments": _experiments()}.items():
+        print(f"{section}:")
+        width = max(map(len, table), default=0)
+        for name, text in table.items():
+            print(f"  {name:<{width}}  {text}")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from harness.spec import Spec
+
+    print(json.dumps(Spec.model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from harness.runner import run
+    from harness.validate import load_spec
+
+    results = run(load_spec(args.spec), args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
+                  init_mode=args.init, in_process=args.in_process, threads=args.threads)
+    print()
+    print(results.table().to_markdown())
+    print(f"\nreport: {results.out_dir / 'report.md'}")
+    return 0 if (results.summary["status"] != "failed").all() else 1
+
+
+def cmd_report(args) -> int:
+    from harness.report import write_report
+
+    out = Path(args.out)
+    missing = [name for name in ("history.csv", "summary.csv", "manifest.json") if not (out / name).is_file()]
+    if missing:
+        raise SpecError("out", f"{out} is not a results folder: missing {', '.join(missing)}")
+    print(f"report: {write_report(out)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,70 @@
+"""Shared fixtures: both framework adapters, loaded once per session, and spec / model builders.
+
+TensorFlow costs seconds to import, so the adapters come from session fixtures: a test that needs neither
+framework (spec, data, report tests) never pays for it.
+"""
+
+import os
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything can import TensorFlow
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from harness import init, validate  # noqa: E402
+
+THREADS = 1  # tiny models: one thread per framework is fastest and keeps float sums in a fixed order
+SEED = 0
+
+
+@pytest.fixture(scope="session")
+def tf_adapter():
+    import models_tf  # TensorFlow first, then torch: the import order both adapters are tested in
+
+    models_tf.configure(THREADS, SEED)
+    return models_tf
+
+
+@pytest.fixture(scope="session")
+def torch_adapter(tf_adapter):
+    import models_torch
+
+    models_torch.configure(THREADS, SEED)
+    return models_torch
+
+
+@pytest.fixture(scope="session")
+def adapters(tf_adapter, torch_adapter):
+    """{"tensorflow": models_tf, "torch": models_torch}, the names `harness.frameworks` uses."""
+    return {"tensorflow": tf_adapter, "torch": torch_adapter}
+
+
+def make_spec(layers, input_shape=(4,), loss="categorical_crossentropy", optimizer="sgd", dataset="iris",
+              **sections):
+    """A validated Spec from the parts a test varies; `sections` (data=..., training=..., init=...) override."""
+    data = {"dataset": dataset, **sections.pop("data", {})}
+    return validate.parse_spec({"name": "test", "data": data, "loss": loss, "optimizer": optimizer,
+                                "model": {"input_shape": list(input_shape), "layers": list(layers)}, **sections})
+
+
+def dense(units, activation="linear", **options):
+    """A dense layer entry. The default bias initializer is random, not zeros, so a misplaced bias shows."""
+    return {"type": "dense", "units": units, "activation": activation, "bias_initializer": "he_uniform",
+            **options}
+
+
+def matched_models(adapters, spec, seed=SEED):
+    """{framework: model}, each built and then loaded with the same numpy initial weights."""
+    weights = init.initial_weights(spec.model, seed)
+    models = {}
+    for name, adapter in adapters.items():
+        models[name] = adapter.build_model(spec.model, seed=seed)
+        adapter.set_weights(models[name], weights)
+    return models
+
+
+def max_weight_difference(weights_a, weights_b) -> float:
+    """Largest |a - b| over two lists of arrays in the canonical layout (shapes must agree)."""
+    assert [w.shape for w in weights_a] == [w.shape for w in weights_b]
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
