@@ -23,7 +23,7 @@ def regression_errors(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "test_r2": float(1.0 - np.sum(residual ** 2) / total) if total > 0 else float("nan")}
 
 
-def test_metrics(dataset: Dataset, predictions: np.ndarray) -> dict:
+def test_set_figures(dataset: Dataset, predictions: np.ndarray) -> dict:
     target = dataset.target
     if target.task == "classification":
         return {"test_accuracy": accuracy(target.accuracy, dataset.y_test, predictions)}
@@ -32,5 +32,3 @@ def test_metrics(dataset: Dataset, predictions: np.ndarray) -> dict:
     return regression_errors(dataset.y_test * scale + shift, predictions * scale + shift)
 
 
-def test_metric_names(task: str) -> list[str]:
-    return ["test_accuracy"] if task == "classification" else ["test_mae", "test_rmse", "test_r2"]

@@ -59,7 +59,7 @@ def _legend_label(framework: str, rows: pd.DataFrame) -> str:
 def _use_log_scale(metric: str, values: pd.Series) -> bool:
     if metric != "loss" or values.empty or values.min() <= 0:
         return False
-    return values.max() / values.min() > LOG_SCALE_RATIO
+    return bool(values.max() / values.min() > LOG_SCALE_RATIO)
 
 
 def curves(history: pd.DataFrame, metric: str, path, title: str) -> Path:

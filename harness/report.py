@@ -15,9 +15,14 @@ STATUS_ORDER = ["ok", "diverged", "failed"]
 
 
 def _significant(value: float, digits: int) -> str:
-    """`digits` significant figures without exponent notation: 1.038, 0.0505, 1230."""
-    text = np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="k")
-    return text.rstrip(".")
+    """`digits` significant figures without exponent notation: 1.038, 0.0505, 0.500, 1230; zero is '0'."""
+    if value == 0 or not np.isfinite(value):
+        return f"{value:.0f}"
+    decimals = digits - 1 - int(np.floor(np.log10(abs(value))))
+    rounded = round(value, decimals)
+    if rounded != 0 and int(np.floor(np.log10(abs(rounded)))) > digits - 1 - decimals:  # 0.09996 -> 0.1000
+        decimals -= 1
+    return f"{round(value, decimals):.{max(decimals, 0)}f}"
 
 
 def _pair(mean: float, std, render) -> str:
@@ -25,12 +30,18 @@ def _pair(mean: float, std, render) -> str:
 
 
 def _sig(digits: int):
-    return lambda mean, std: _pair(mean, std, lambda value: _significant(value, digits))
+    """The mean to `digits` significant figures and the std to the same decimals: 1.385 ± 0.004."""
+    def render(mean: float, std) -> str:
+        text = _significant(mean, digits)
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        return text if std is None else f"{text} ± {std:.{decimals}f}"
+    return render
 
 
 def _count(mean: float, std) -> str:
-    """Whole numbers as they are (3), a fractional mean or std to 3 s.f. (2.5 ± 0.707)."""
-    return _pair(mean, std, lambda value: f"{value:.0f}" if value == round(value) else _significant(value, 3))
+    """Whole numbers as they are (3, 6,538), a constant over seeds without '± 0', else 3 s.f. (2.5 ± 0.707)."""
+    return _pair(mean, None if std == 0 else std,
+                 lambda value: f"{value:,.0f}" if value == round(value) else _significant(value, 3))
 
 
 def _fixed(decimals: int, scale: float = 1.0, unit: str = ""):
@@ -60,7 +71,7 @@ def _rows(task: str, metric: str) -> list[tuple]:
         ("median_epoch_seconds", "median epoch (s)", _sig(3)),
         ("first_epoch_seconds", "first epoch (s, incl. build/tracing)", _sig(3)),
         ("train_samples_per_second", "train samples/s", _fixed(0)),
-        ("params", "parameters", _fixed(0)),
+        ("params", "parameters", _count),
         ("peak_rss_mb", "peak RSS (MB)", _fixed(1)),
     ]
 
@@ -154,6 +165,8 @@ def _unfinished(summary: pd.DataFrame) -> list[str]:
 
 
 def _hyperparameters(manifest: dict) -> list[str]:
+    if not manifest.get("frameworks"):
+        return ["## Hyperparameters in force", "", "Not recorded (no run reached model building).", ""]
     lines = ["## Hyperparameters in force", "",
              "As each framework reported them after building the model (values as received).", ""]
     for framework, facts in manifest.get("frameworks", {}).items():

@@ -86,7 +86,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
 def _test_figures(trainer, dataset: Dataset) -> dict:
     loss, _ = trainer.evaluate(dataset.x_test, dataset.y_test)
     predictions = trainer.predict(dataset.x_test)
-    return {"test_loss": loss, **metrics.test_metrics(dataset, predictions)}
+    return {"test_loss": loss, **metrics.test_set_figures(dataset, predictions)}
 
 
 def _epoch_line(row: dict, epochs: int, metric: str) -> str:

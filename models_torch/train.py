@@ -68,8 +68,13 @@ def _mae(out, y):
     return F.l1_loss(out, y, reduction="mean")
 
 
-LOSSES = {"categorical_crossentropy": (_cce, True), "binary_crossentropy": (_bce, True),
-          "mse": (_mse, False), "mae": (_mae, False)}
+# name -> (function, takes logits?, what it is in torch terms, for the manifest)
+LOSSES = {
+    "categorical_crossentropy": (_cce, True, "F.cross_entropy on logits (the last layer before its softmax)"),
+    "binary_crossentropy": (_bce, True, "F.binary_cross_entropy_with_logits (the last layer before its sigmoid)"),
+    "mse": (_mse, False, "F.mse_loss on the model output"),
+    "mae": (_mae, False, "F.l1_loss on the model output"),
+}
 
 
 def _metric_sum(target, out, y) -> torch.Tensor:
@@ -88,7 +93,7 @@ class Trainer:
         self.model, self.target = model, target
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
-        self.loss_fn, self.on_logits = registry.get(LOSSES, spec.loss, "loss")
+        self.loss_fn, self.on_logits, self.loss_description = registry.get(LOSSES, spec.loss, "loss")
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
 
@@ -144,7 +149,7 @@ class Trainer:
         dropout = [round(m.p, 6) for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
         return {
             "optimizer": {"class": type(self.optimizer).__name__, **{k: _plain(v) for k, v in group.items()}},
-            "loss": {"function": self.loss_fn.__name__.strip("_"), "on_logits": self.on_logits, "reduction": "mean"},
+            "loss": {"function": self.loss_description, "reduction": "mean", "label_smoothing": 0.0},
             "dropout_rates": dropout,
             "regularized_tensors": len(self.model.penalties),
             "layers": [repr(block).replace("\n", " ") for block in self.model.blocks],
