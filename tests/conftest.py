@@ -64,6 +64,16 @@ def matched_models(adapters, spec, seed=SEED):
     return models
 
 
+def forward(models, x: np.ndarray) -> dict:
+    """{framework: the model's output for x, (N, units)}, in inference mode (dropout off)."""
+    import torch
+
+    torch_model = models["torch"].eval()
+    with torch.no_grad():
+        torch_out = torch_model(torch.from_numpy(x)).numpy()
+    return {"tensorflow": np.asarray(models["tensorflow"](x, training=False)), "torch": torch_out}
+
+
 def max_weight_difference(weights_a, weights_b) -> float:
     """Largest |a - b| over two lists of arrays in the canonical layout (shapes must agree)."""
     assert [w.shape for w in weights_a] == [w.shape for w in weights_b]
