@@ -66,6 +66,9 @@ def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int
         "batch_order": "one numpy permutation per epoch and seed, consumed by both; the last partial batch kept",
         "batch_size": batch_size,
         "loss_reporting": "sample-weighted mean of pre-update batch losses per epoch, regularization included",
+        "test_weights": ("the best epoch's (early_stopping.restore_best_weights)"
+                         if spec.training.early_stopping and spec.training.early_stopping.restore_best_weights
+                         else "the last epoch's"),
         "threads": threads,
         "process": "each run in the same process (--in-process)" if in_process else "each run in a fresh process",
         "n_train": dataset.n_train, "n_val": len(dataset.x_val), "n_test": len(dataset.x_test),

@@ -77,5 +77,7 @@ def load_results(out_dir) -> Results:
     import json
 
     out_dir = Path(out_dir)
-    return Results(pd.read_csv(out_dir / "history.csv"), pd.read_csv(out_dir / "summary.csv", keep_default_na=True),
-                   json.loads((out_dir / "manifest.json").read_text()), out_dir)
+    summary = pd.read_csv(out_dir / "summary.csv")
+    summary["error"] = summary["error"].astype(object).where(summary["error"].notna(), "")  # "" reads back as NaN
+    return Results(pd.read_csv(out_dir / "history.csv"), summary, json.loads((out_dir / "manifest.json").read_text()),
+                   out_dir)

@@ -82,9 +82,9 @@ def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, i
     from harness.report import write_report
 
     spec = with_overrides(spec, frameworks, seeds, epochs, init_mode)
+    if threads is not None and threads < 1:
+        raise SpecError("--threads", f"expected at least 1; received {threads}")
     threads = threads or os.cpu_count() or 1
-    if threads < 1:
-        raise SpecError("--threads", f"must be at least 1; received {threads}")
     out = Path(out_dir or Path("results") / spec.name)
     dataset = data.prepare(spec)
     log(f"{spec.name}: {dataset.n_train} training / {len(dataset.x_val)} validation / {len(dataset.x_test)} test "

@@ -121,6 +121,8 @@ def test_bad_command_line_values(tmp_path, capsys):
     spec = _write(tmp_path, BASE)
     assert main(["run", str(spec), "--epochs", "0", "--out", str(tmp_path / "out")]) == 2
     assert "training.epochs" in _one_error_line(capsys)
+    assert main(["run", str(spec), "--threads", "0", "--out", str(tmp_path / "out")]) == 2
+    assert "--threads: expected at least 1; received 0" in _one_error_line(capsys)
     assert main(["report", str(tmp_path)]) == 2
     assert "not a results folder" in _one_error_line(capsys)
 
