@@ -47,10 +47,14 @@ def _parser() -> argparse.ArgumentParser:
 def _layer_table(spec) -> str:
     from harness import shapes
 
-    lines = [f"{'#':>3}  {'layer':<12} {'output shape':<18} {'params':>10}"]
-    for info in shapes.infer(spec.model):
-        lines.append(f"{info.index:>3}  {info.type:<12} {str(['batch', *info.output_shape]):<18} {info.params:>10,}")
-    lines.append(f"total trainable parameters: {shapes.count_params(spec.model):,}")
+    infos = shapes.infer(spec.model)
+    lines = [f"{'#':>3}  {'layer':<22} {'output shape':<22} {'params':>10}"]
+    for info in infos:
+        lines.append(f"{info.index:>3}  {info.type:<22} {str(['batch', *info.output_shape]):<22} {info.params:>10,}")
+    lines.append(f"trainable parameters: {shapes.count_params(spec.model):,}")
+    frozen = sum(info.non_trainable for info in infos)
+    if frozen:
+        lines.append(f"non-trainable (batch normalization moving statistics): {frozen:,}")
     return "\n".join(lines)
 
 

@@ -1,14 +1,18 @@
 """Initial weights drawn once in numpy, in the canonical layout (Keras `get_weights()` order and shapes).
 
 Both adapters load these same arrays, so a run's two models start from the same point. The distributions are
-the Keras ones (`keras.initializers.VarianceScaling`): truncated normals are cut at two standard deviations and
-rescaled by 0.8796 so that the variance is the nominal one.
+the Keras ones (keras/src/initializers): fans computed from the tensor's shape as Keras does; truncated normals
+cut at two standard deviations and rescaled by 0.8796 so the variance is the nominal one; orthogonal from the
+QR decomposition of a normal matrix with the sign correction.
 """
+
+from math import prod
 
 import numpy as np
 
 from harness import registry, shapes
 from harness.spec import ModelSpec
+from harness.spec_layers import as_tuple
 
 _TRUNCATED_STDDEV = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
 
@@ -23,6 +27,14 @@ _VARIANCE_SCALING = {
 }
 
 
+def fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """(fan_in, fan_out) as Keras computes them: a kernel (..., in, out) counts its receptive field."""
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 def _truncated_normal(rng: np.random.Generator, stddev: float, shape) -> np.ndarray:
     values = rng.standard_normal(shape)
     outside = np.abs(values) > 2
@@ -32,31 +44,85 @@ def _truncated_normal(rng: np.random.Generator, stddev: float, shape) -> np.ndar
     return values * stddev
 
 
-def draw(name: str, shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def _orthogonal(rng: np.random.Generator, shape) -> np.ndarray:
+    rows, cols = prod(shape[:-1]), shape[-1]
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return (q.T if rows < cols else q).reshape(shape)
+
+
+def draw(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """One tensor from the named initializer, float32."""
     registry.get(registry.INITIALIZERS, name, "initializer")
-    if name == "zeros":
-        return np.zeros(shape, np.float32)
-    if name == "ones":
-        return np.ones(shape, np.float32)
+    if name in ("zeros", "ones"):
+        return np.full(shape, 0.0 if name == "zeros" else 1.0, np.float32)
+    if name == "orthogonal":
+        return _orthogonal(rng, shape).astype(np.float32)
+    if name == "random_uniform":
+        return rng.uniform(-0.05, 0.05, shape).astype(np.float32)
     scale, mode, distribution = _VARIANCE_SCALING[name]
-    fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    fan_in, fan_out = fans(shape)
+    fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
     if distribution == "uniform":
         limit = np.sqrt(3.0 * scale / fan)
-        values = rng.uniform(-limit, limit, shape)
-    else:
-        values = _truncated_normal(rng, np.sqrt(scale / fan) / _TRUNCATED_STDDEV, shape)
-    return values.astype(np.float32)
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+    return _truncated_normal(rng, np.sqrt(scale / fan) / _TRUNCATED_STDDEV, shape).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------- per layer type
+
+def _kernel_and_bias(layer, kernel_shape, rng):
+    weights = [draw(layer.kernel_initializer, kernel_shape, rng)]
+    if layer.use_bias:
+        weights.append(draw(layer.bias_initializer, kernel_shape[-1:], rng))
+    return weights
+
+
+def _dense(layer, info, rng):
+    return _kernel_and_bias(layer, (info.input_shape[-1], layer.units), rng)
+
+
+def _conv(layer, info, rng):
+    rank = 1 if layer.type == "conv1d" else 2
+    return _kernel_and_bias(layer, (*as_tuple(layer.kernel_size, rank), info.input_shape[-1], layer.filters), rng)
+
+
+def _batch_norm(layer, info, rng):
+    channels = info.input_shape[-1]
+    weights = [np.ones(channels, np.float32)] if layer.scale else []
+    weights += [np.zeros(channels, np.float32)] if layer.center else []
+    return weights + [np.zeros(channels, np.float32), np.ones(channels, np.float32)]  # moving mean, variance
+
+
+def _recurrent(layer, info, rng):
+    """kernel (D, gH), recurrent_kernel (H, gH), bias (gH,) or (2, 3H) for the GRU; gates g in Keras order."""
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[layer.type]
+    units, width = layer.units, gates * layer.units
+    weights = [draw(layer.kernel_initializer, (info.input_shape[-1], width), rng),
+               draw(layer.recurrent_initializer, (units, width), rng)]
+    if not layer.use_bias:
+        return weights
+    if layer.type == "gru":
+        return weights + [draw(layer.bias_initializer, (2, width), rng)]
+    bias = draw(layer.bias_initializer, (width,), rng)
+    if layer.type == "lstm" and layer.unit_forget_bias:
+        bias[units:2 * units] = 1.0  # gates i, f, c, o: the forget gate starts open
+    return weights + [bias]
+
+
+def _embedding(layer, info, rng):
+    return [draw(layer.embeddings_initializer, (layer.input_dim, layer.output_dim), rng)]
+
+
+_RULES = {"dense": _dense, "conv1d": _conv, "conv2d": _conv, "batch_normalization": _batch_norm,
+          "simple_rnn": _recurrent, "lstm": _recurrent, "gru": _recurrent, "embedding": _embedding}
 
 
 def initial_weights(model: ModelSpec, seed: int) -> list[np.ndarray]:
-    """All trainable tensors of the model, in canonical order: per dense layer kernel (in, units), then bias (units,)."""
+    """Every weight of the model (moving statistics included), in canonical order and layout."""
     rng = np.random.default_rng([seed, 0x1A17])
     weights = []
     for info, layer in zip(shapes.infer(model), model.layers):
-        if layer.type == "dense":
-            fan_in = info.input_shape[-1]
-            weights.append(draw(layer.kernel_initializer, (fan_in, layer.units), fan_in, layer.units, rng))
-            if layer.use_bias:
-                weights.append(draw(layer.bias_initializer, (layer.units,), fan_in, layer.units, rng))
+        if layer.type in _RULES:
+            weights += _RULES[layer.type](layer, info, rng)
     return weights

@@ -51,6 +51,14 @@ def known_differences(spec: Spec) -> list[str]:
     if any(layer.type == "dropout" and layer.rate > 0 for layer in spec.model.layers):
         notes.append("Dropout masks are drawn by each framework's own random generator: same rate, different "
                      "masks, so curves differ by sampling noise even from identical weights.")
+    types = {layer.type for layer in spec.model.layers}
+    if "batch_normalization" in types:
+        notes.append("Batch normalization: PyTorch stores the unbiased (n - 1) batch variance in its running "
+                     "variance, Keras the biased one; training-mode outputs agree, inference-mode outputs drift "
+                     "apart slightly as the moving statistics are updated.")
+    if types & {"lstm", "simple_rnn"}:
+        notes.append("LSTM / SimpleRNN: PyTorch's second bias vector is held at zero and frozen, so both "
+                     "frameworks train the same single bias (two trained biases would learn twice as fast).")
     if spec.init == "native":
         notes.append("init: native: each framework used its own initializers (Keras glorot_uniform kernels and "
                      "zero biases, PyTorch kaiming_uniform(a=sqrt(5)) weights and uniform biases).")

@@ -21,10 +21,26 @@ LEAKY_RELU_NEGATIVE_SLOPE = 0.2
 ELU_ALPHA = 1.0
 
 LAYERS = {
-    "dense": "fully connected: y = activation(x @ kernel + bias), kernel (in, units)",
+    "dense": "fully connected on the last axis: y = activation(x @ kernel + bias), kernel (in, units)",
     "dropout": "zeroes a fraction `rate` of its inputs in training and scales the rest by 1 / (1 - rate)",
     "activation": "applies an activation function element-wise",
     "flatten": "reshapes (batch, d1, d2, ...) to (batch, d1 * d2 * ...) in channels-last order",
+    "reshape": "reshapes one sample to target_shape (channels-last order)",
+    "batch_normalization": "normalizes the last axis with batch statistics in training, moving averages after",
+    "conv1d": "1-D convolution over (steps, channels), kernel (kernel_size, in, filters)",
+    "conv2d": "2-D convolution over (height, width, channels), kernel (kh, kw, in, filters)",
+    "max_pool1d": "maximum over windows of pool_size steps",
+    "average_pool1d": "mean over windows of pool_size steps",
+    "max_pool2d": "maximum over pool_size windows",
+    "average_pool2d": "mean over pool_size windows",
+    "global_average_pool1d": "(steps, channels) -> (channels,), mean over steps",
+    "global_max_pool1d": "(steps, channels) -> (channels,), maximum over steps",
+    "global_average_pool2d": "(height, width, channels) -> (channels,), mean",
+    "global_max_pool2d": "(height, width, channels) -> (channels,), maximum",
+    "simple_rnn": "Elman RNN: h = activation(x K + h R + b), one bias as in Keras",
+    "lstm": "LSTM, gates i f c o, one bias (PyTorch's second bias is held at zero)",
+    "gru": "GRU with the reset gate applied after the recurrent matmul (Keras reset_after=True, PyTorch's GRU)",
+    "embedding": "integer ids (steps,) -> vectors (steps, output_dim); first layer only",
 }
 
 LOSSES = {
@@ -50,6 +66,8 @@ INITIALIZERS = {
     "he_normal": "truncated normal, stddev sqrt(2 / fan_in)",
     "lecun_uniform": "U(-l, l), l = sqrt(3 / fan_in)",
     "lecun_normal": "truncated normal, stddev sqrt(1 / fan_in)",
+    "orthogonal": "a random orthogonal matrix (QR of a normal matrix); the Keras default for recurrent kernels",
+    "random_uniform": "U(-0.05, 0.05); the Keras default for embeddings",
     "zeros": "all zeros; the Keras default for biases",
     "ones": "all ones",
 }

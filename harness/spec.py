@@ -11,65 +11,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from harness import registry
 
 
-def _literal(table: dict):
-    return Literal[tuple(table)]  # type: ignore[valid-type]
+from harness.spec_layers import Frozen, Layer, PositiveInt, _literal
 
-
-Activation = _literal(registry.ACTIVATIONS)
-Initializer = _literal(registry.INITIALIZERS)
 LossName = _literal(registry.LOSSES)
 DatasetName = _literal(registry.DATASETS)
 Framework = _literal(registry.FRAMEWORKS)
-PositiveInt = Annotated[int, Field(gt=0)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Regularizer(Frozen):
-    """Keras semantics: `l1 * sum(|w|) + l2 * sum(w**2)` is added to the loss and reported in it."""
-
-    l1: float = Field(0.0, ge=0)
-    l2: float = Field(0.0, ge=0)
-
-
-# ----------------------------------------------------------------------------------------------- layers
-
-class Dense(Frozen):
-    type: Literal["dense"]
-    units: PositiveInt
-    activation: Activation = "linear"
-    use_bias: bool = True
-    kernel_initializer: Initializer = "glorot_uniform"
-    bias_initializer: Initializer = "zeros"
-    kernel_regularizer: Optional[Regularizer] = None
-    bias_regularizer: Optional[Regularizer] = None
-
-
-class Dropout(Frozen):
-    type: Literal["dropout"]
-    rate: float = Field(description="fraction of inputs zeroed in training, in [0, 1)")
-
-    @field_validator("rate")
-    @classmethod
-    def _rate_in_range(cls, value):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"expected a float in [0, 1); received {value}")
-        return value
-
-
-class ActivationLayer(Frozen):
-    type: Literal["activation"]
-    activation: Activation
-
-
-class Flatten(Frozen):
-    type: Literal["flatten"]
-
-
-Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Flatten], Field(discriminator="type")]
-
+# ----------------------------------------------------------------------------------------------- model
 
 class ModelSpec(Frozen):
     input_shape: list[PositiveInt] = Field(min_length=1, description="one sample's shape, channels last")

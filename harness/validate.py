@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from harness import shapes
+from harness import registry, shapes
 from harness.errors import SpecError
 from harness.spec import Spec
 
@@ -34,7 +34,7 @@ def _field_path(location: tuple) -> str:
     return ".".join(parts)
 
 
-_TAGS = {"dense", "dropout", "activation", "flatten", "sgd", "adam", "adamw", "rmsprop", "adagrad"}
+_TAGS = set(registry.LAYERS) | set(registry.OPTIMIZERS)
 
 
 def _is_label(item) -> bool:
@@ -114,6 +114,12 @@ def check_training(spec: Spec) -> None:
                         f"{stopping.monitor!r} needs data.validation_split > 0; received validation_split=0")
 
 
+def check_data(spec: Spec) -> None:
+    if spec.model.layers[0].type == "embedding" and spec.data.standardize:
+        raise SpecError("data.standardize", "must be false when the first layer is an embedding (its inputs are "
+                                            "integer ids); received true")
+
+
 def parse_spec(data: Any) -> Spec:
     """Validates a mapping (or an existing Spec) into a Spec and runs every cross-field check."""
     if isinstance(data, Spec):
@@ -126,6 +132,7 @@ def parse_spec(data: Any) -> Spec:
     shapes.infer(spec.model)
     check_loss_fits_output(spec)
     check_training(spec)
+    check_data(spec)
     return spec
 
 

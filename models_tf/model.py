@@ -9,7 +9,7 @@ from models_tf.layers import LAYERS
 
 def build_model(model_spec, seed: int = 0) -> keras.Sequential:
     """The spec as a Keras Sequential with Keras initializers seeded from `seed`; `set_weights` loads matched ones."""
-    layers = [registry.get(LAYERS, layer.type, "layer")(layer, seed * 1000 + 2 * index)
+    layers = [registry.get(LAYERS, layer.type, "layer")(layer, seed * 1000 + 4 * index)
               for index, layer in enumerate(model_spec.layers)]
     return keras.Sequential([keras.Input(shape=tuple(model_spec.input_shape)), *layers])
 

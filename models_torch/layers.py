@@ -1,5 +1,11 @@
-"""Spec layers -> torch modules. Every constructor argument is passed explicitly (no torch default applies)."""
+"""Spec layers -> torch modules: the core layers. Every constructor argument is passed explicitly.
 
+Each block knows the tensor layout it wants ("last": channels last, as in the spec and Keras; "first": NCHW,
+what torch's convolutions take; "any": element-wise), the regularization penalties on its parameters, and how
+its parameters map to the canonical layout (Keras `get_weights()` order and shapes).
+"""
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,13 +29,54 @@ def activation(name: str) -> nn.Module:
     return registry.get(ACTIVATIONS, name, "activation")()
 
 
-class Dense(nn.Module):
-    """nn.Linear then the activation. `weight` is (units, in): the canonical kernel (in, units) transposed."""
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().copy()
 
-    def __init__(self, layer, in_features: int):
+
+def assign(param: torch.Tensor, value: np.ndarray) -> None:
+    """Copies a canonical-layout array (already rearranged to the torch layout) into a parameter or buffer."""
+    value = np.ascontiguousarray(value, dtype=np.float32)
+    if tuple(param.shape) != value.shape:
+        raise ValueError(f"weight of shape {value.shape} does not fit parameter of shape {tuple(param.shape)}")
+    with torch.no_grad():
+        param.copy_(torch.from_numpy(value))
+
+
+class Block(nn.Module):
+    """Base: no parameters, element-wise (any layout)."""
+
+    wants = "any"
+
+    def __init__(self, layer=None, info=None):
         super().__init__()
-        self.linear = nn.Linear(in_features, layer.units, bias=layer.use_bias, dtype=torch.float32)
+        self.penalties = []  # (parameter, Regularizer): l1 * sum|w| + l2 * sum w^2 joins the loss
+
+    def regularize(self, param, regularizer):
+        if regularizer is not None:
+            self.penalties.append((param, regularizer))
+
+    def pre_activation(self, x):
+        return self(x)
+
+    def to_canonical(self) -> list[np.ndarray]:
+        return []
+
+    def from_canonical(self, arrays: list[np.ndarray]) -> None:
+        assert not arrays
+
+
+class Dense(Block):
+    """nn.Linear on the last axis, then the activation. weight (units, in) is the canonical kernel transposed."""
+
+    wants = "last"
+
+    def __init__(self, layer, info):
+        super().__init__()
+        self.linear = nn.Linear(info.input_shape[-1], layer.units, bias=layer.use_bias, dtype=torch.float32)
         self.activation = activation(layer.activation)
+        self.regularize(self.linear.weight, layer.kernel_regularizer)
+        if layer.use_bias:
+            self.regularize(self.linear.bias, layer.bias_regularizer)
 
     def pre_activation(self, x):  # (B, ..., in) -> (B, ..., units)
         return self.linear(x)
@@ -37,9 +84,17 @@ class Dense(nn.Module):
     def forward(self, x):
         return self.activation(self.linear(x))
 
+    def to_canonical(self):
+        return [to_numpy(self.linear.weight).T] + ([to_numpy(self.linear.bias)] if self.linear.bias is not None else [])
 
-class Activation(nn.Module):
-    def __init__(self, layer, in_features: int):
+    def from_canonical(self, arrays):
+        assign(self.linear.weight, arrays[0].T)
+        if self.linear.bias is not None:
+            assign(self.linear.bias, arrays[1])
+
+
+class Activation(Block):
+    def __init__(self, layer, info):
         super().__init__()
         self.activation = activation(layer.activation)
 
@@ -50,8 +105,8 @@ class Activation(nn.Module):
         return self.activation(x)
 
 
-class Dropout(nn.Module):
-    def __init__(self, layer, in_features: int):
+class Dropout(Block):
+    def __init__(self, layer, info):
         super().__init__()
         self.dropout = nn.Dropout(p=layer.rate, inplace=False)
 
@@ -59,14 +114,81 @@ class Dropout(nn.Module):
         return self.dropout(x)
 
 
-class Flatten(nn.Module):
-    # Dense-only stacks keep channels last, so flattening in memory order is the Keras (H, W, C) order.
-    def __init__(self, layer, in_features: int):
-        super().__init__()
-        self.flatten = nn.Flatten(start_dim=1, end_dim=-1)
+class Flatten(Block):
+    """Channels last in memory, so flattening gives Keras' (H, W, C) order and dense kernels copy as they are."""
+
+    wants = "last"
 
     def forward(self, x):
-        return self.flatten(x)
+        return x.flatten(start_dim=1)
 
 
-LAYERS = {"dense": Dense, "activation": Activation, "dropout": Dropout, "flatten": Flatten}
+class Reshape(Block):
+    wants = "last"
+
+    def __init__(self, layer, info):
+        super().__init__()
+        self.shape = tuple(info.output_shape)
+
+    def forward(self, x):
+        return x.reshape((x.shape[0], *self.shape))
+
+
+class BatchNormalization(Block):
+    """torch BatchNorm over the channel axis (layout "first"). Keras momentum m is torch momentum 1 - m.
+
+    Keras' center and scale are independent, torch's affine is not: a switched-off part stays a frozen
+    constant (beta 0 or gamma 1), so it is neither trained nor counted.
+    """
+
+    wants = "first"
+
+    def __init__(self, layer, info):
+        super().__init__()
+        norm = nn.BatchNorm2d if len(info.input_shape) == 3 else nn.BatchNorm1d
+        affine = layer.center or layer.scale
+        self.center, self.scale = layer.center, layer.scale
+        self.norm = norm(info.input_shape[-1], eps=layer.epsilon, momentum=1.0 - layer.momentum, affine=affine,
+                         track_running_stats=True, dtype=torch.float32)
+        if affine and not layer.scale:
+            self.norm.weight.requires_grad_(False)
+        if affine and not layer.center:
+            self.norm.bias.requires_grad_(False)
+
+    def forward(self, x):
+        return self.norm(x)
+
+    def to_canonical(self):
+        weights = [to_numpy(self.norm.weight)] if self.scale else []
+        weights += [to_numpy(self.norm.bias)] if self.center else []
+        return weights + [to_numpy(self.norm.running_mean), to_numpy(self.norm.running_var)]
+
+    def from_canonical(self, arrays):
+        arrays = list(arrays)
+        if self.scale:
+            assign(self.norm.weight, arrays.pop(0))
+        if self.center:
+            assign(self.norm.bias, arrays.pop(0))
+        assign(self.norm.running_mean, arrays[0])
+        assign(self.norm.running_var, arrays[1])
+
+
+class Embedding(Block):
+    """Ids arrive as float32 (the data arrays are float32, exact for ids below 2**24) and are cast to int64."""
+
+    wants = "last"
+
+    def __init__(self, layer, info):
+        super().__init__()
+        self.embedding = nn.Embedding(layer.input_dim, layer.output_dim, padding_idx=None, max_norm=None,
+                                      scale_grad_by_freq=False, sparse=False, dtype=torch.float32)
+        self.regularize(self.embedding.weight, layer.embeddings_regularizer)
+
+    def forward(self, x):
+        return self.embedding(x.long())
+
+    def to_canonical(self):
+        return [to_numpy(self.embedding.weight)]
+
+    def from_canonical(self, arrays):
+        assign(self.embedding.weight, arrays[0])

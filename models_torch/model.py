@@ -1,11 +1,34 @@
-"""The spec compiled into one torch nn.Module, and the canonical weight layout."""
+"""The spec compiled into one torch nn.Module, and the canonical weight layout.
+
+Between blocks a tensor is channels last (as in the spec and Keras) unless consecutive blocks want channels
+first (convolution, pooling, batch normalization): the model permutes only where the wanted layout changes, so
+a stack of convolutions runs in torch's native NCHW and a flatten still reads Keras' (H, W, C) order.
+"""
 
 import numpy as np
 import torch
 from torch import nn
 
 from harness import registry, shapes
-from models_torch.layers import LAYERS
+from models_torch.conv import Conv, GlobalPool, Pool
+from models_torch.layers import Activation, BatchNormalization, Dense, Dropout, Embedding, Flatten, Reshape
+from models_torch.recurrent import Recurrent
+
+LAYERS = {
+    "dense": Dense, "activation": Activation, "dropout": Dropout, "flatten": Flatten, "reshape": Reshape,
+    "batch_normalization": BatchNormalization, "embedding": Embedding, "conv1d": Conv, "conv2d": Conv,
+    "max_pool1d": Pool, "average_pool1d": Pool, "max_pool2d": Pool, "average_pool2d": Pool,
+    "global_average_pool1d": GlobalPool, "global_max_pool1d": GlobalPool, "global_average_pool2d": GlobalPool,
+    "global_max_pool2d": GlobalPool, "simple_rnn": Recurrent, "lstm": Recurrent, "gru": Recurrent,
+}
+
+
+def _to_first(x):  # (N, *spatial, C) -> (N, C, *spatial)
+    return x.movedim(-1, 1) if x.dim() > 2 else x
+
+
+def _to_last(x):  # (N, C, *spatial) -> (N, *spatial, C)
+    return x.movedim(1, -1) if x.dim() > 2 else x
 
 
 class SpecModel(nn.Module):
@@ -16,23 +39,24 @@ class SpecModel(nn.Module):
     def __init__(self, model_spec):
         super().__init__()
         infos = shapes.infer(model_spec)
-        self.blocks = nn.ModuleList(
-            registry.get(LAYERS, layer.type, "layer")(layer, info.input_shape[-1])
-            for layer, info in zip(model_spec.layers, infos))
-        # (parameter, Regularizer) pairs: the penalty l1 * sum|w| + l2 * sum w^2 is added to the loss.
-        self.penalties = []
-        for layer, block in zip(model_spec.layers, self.blocks):
-            if layer.type == "dense":
-                if layer.kernel_regularizer:
-                    self.penalties.append((block.linear.weight, layer.kernel_regularizer))
-                if layer.bias_regularizer and layer.use_bias:
-                    self.penalties.append((block.linear.bias, layer.bias_regularizer))
+        self.blocks = nn.ModuleList(registry.get(LAYERS, layer.type, "layer")(layer, info)
+                                    for layer, info in zip(model_spec.layers, infos))
+        self.penalties = [pair for block in self.blocks for pair in block.penalties]
+        # the layout each block runs in: "any" blocks keep whatever layout the tensor already has
+        layouts, current = [], "last"
+        for block in self.blocks:
+            current = current if block.wants == "any" else block.wants
+            layouts.append(current)
+        self.layouts = layouts
 
     def forward(self, x, logits: bool = False):
-        last = len(self.blocks) - 1
-        for index, block in enumerate(self.blocks):
+        current, last = "last", len(self.blocks) - 1
+        for index, (block, layout) in enumerate(zip(self.blocks, self.layouts)):
+            if layout != current:
+                x = _to_first(x) if layout == "first" else _to_last(x)
+                current = layout
             x = block.pre_activation(x) if logits and index == last else block(x)
-        return x
+        return _to_last(x) if current == "first" else x
 
     def penalty(self) -> torch.Tensor:
         total = torch.zeros((), dtype=torch.float32)
@@ -45,38 +69,27 @@ class SpecModel(nn.Module):
 
 
 def build_model(model_spec, seed: int = 0) -> SpecModel:
-    """The spec as an nn.Module with PyTorch's own initialization (seeded); `set_weights` loads matched weights."""
+    """The spec as an nn.Module with PyTorch's own initialization (seeded); `set_weights` loads matched ones."""
     torch.manual_seed(seed)
     return SpecModel(model_spec)
 
 
-def _canonical_pairs(model: SpecModel):
-    """(torch parameter, is_kernel) in canonical (Keras get_weights) order."""
-    for block in model.blocks:
-        linear = getattr(block, "linear", None)
-        if linear is not None:
-            yield linear.weight, True
-            if linear.bias is not None:
-                yield linear.bias, False
-
-
 def get_weights(model: SpecModel) -> list[np.ndarray]:
-    """Canonical layout: dense kernel (in, units) = torch weight (units, in) transposed; bias as is."""
-    return [(p.detach().numpy().T if kernel else p.detach().numpy()).copy() for p, kernel in _canonical_pairs(model)]
+    """Every weight in the canonical layout (Keras get_weights order and shapes), moving statistics included."""
+    return [array for block in model.blocks for array in block.to_canonical()]
 
 
 def set_weights(model: SpecModel, weights: list[np.ndarray]) -> None:
-    pairs = list(_canonical_pairs(model))
-    if len(pairs) != len(weights):
-        raise ValueError(f"expected {len(pairs)} weight arrays, received {len(weights)}")
-    with torch.no_grad():
-        for (param, kernel), value in zip(pairs, weights):
-            value = np.asarray(value, np.float32)
-            value = value.T if kernel else value
-            if tuple(param.shape) != value.shape:
-                raise ValueError(f"weight shape {value.shape} does not fit parameter {tuple(param.shape)}")
-            param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    weights = [np.asarray(w, np.float32) for w in weights]
+    counts = [len(block.to_canonical()) for block in model.blocks]
+    if sum(counts) != len(weights):
+        raise ValueError(f"expected {sum(counts)} weight arrays, received {len(weights)}")
+    start = 0
+    for block, count in zip(model.blocks, counts):
+        block.from_canonical(weights[start:start + count])
+        start += count
 
 
 def count_params(model: SpecModel) -> int:
+    """Trainable parameters (the frozen second RNN bias and switched-off BatchNorm parts excluded)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

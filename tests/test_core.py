@@ -36,7 +36,7 @@ def test_shapes_and_parameter_counts(layers, input_shape, expected_shapes, expec
 @pytest.mark.parametrize("name,limit", [("glorot_uniform", np.sqrt(6 / (300 + 200))), ("he_uniform", np.sqrt(6 / 300)),
                                         ("lecun_uniform", np.sqrt(3 / 300))])
 def test_uniform_initializers_match_keras_bounds(name, limit):
-    values = init.draw(name, (300, 200), 300, 200, np.random.default_rng(0))
+    values = init.draw(name, (300, 200), np.random.default_rng(0))
     assert values.dtype == np.float32
     assert np.abs(values).max() <= limit
     assert np.abs(values).max() > 0.99 * limit  # 60,000 draws reach the edge
@@ -46,7 +46,7 @@ def test_uniform_initializers_match_keras_bounds(name, limit):
 @pytest.mark.parametrize("name,stddev", [("glorot_normal", np.sqrt(2 / 500)), ("he_normal", np.sqrt(2 / 300)),
                                          ("lecun_normal", np.sqrt(1 / 300))])
 def test_truncated_normal_initializers_have_the_nominal_stddev(name, stddev):
-    values = init.draw(name, (300, 200), 300, 200, np.random.default_rng(0))
+    values = init.draw(name, (300, 200), np.random.default_rng(0))
     assert abs(values.std() - stddev) < 0.02 * stddev  # the 0.8796 rescaling restores the nominal variance
     assert np.abs(values).max() <= 2 * stddev / 0.87962566103423978 + 1e-7
 

@@ -38,7 +38,7 @@ SPECS = {
         [dense(6, "gelu", kernel_initializer=name, bias_initializer=bias)
          for name, bias in zip(sorted(registry.INITIALIZERS), itertools.cycle(["ones", "glorot_normal"]))]
         + [{"type": "dropout", "rate": 0.0}, {"type": "activation", "activation": "softplus"}, dense(3, "linear")],
-        loss="mse"), 4 * 6 + 6 + 7 * (6 * 6 + 6) + 6 * 3 + 3),
+        loss="mse"), 4 * 6 + 6 + (len(registry.INITIALIZERS) - 1) * (6 * 6 + 6) + 6 * 3 + 3),
     "mixed_bias_and_no_bias": (make_spec([dense(5, "sigmoid", use_bias=False), dense(4, "leaky_relu"),
                                           dense(3, "softmax", use_bias=False)]), 4 * 5 + 5 * 4 + 4 + 4 * 3),
 }

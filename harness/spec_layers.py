@@ -1,0 +1,196 @@
+"""The layers of a spec: one pydantic model per layer type, channels-last shapes as in Keras.
+
+Every argument has one default (the Keras value) and is passed explicitly to both frameworks. Where PyTorch
+cannot express a Keras option, the option is not offered (for example GRU `reset_after=False`, or an LSTM
+activation other than tanh), so a spec always means the same network in both frameworks.
+"""
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness import registry
+
+
+def _literal(table: dict):
+    return Literal[tuple(table)]  # type: ignore[valid-type]
+
+
+Activation = _literal(registry.ACTIVATIONS)
+Initializer = _literal(registry.INITIALIZERS)
+PositiveInt = Annotated[int, Field(gt=0)]
+Padding = Literal["valid", "same"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Regularizer(Frozen):
+    """Keras semantics: `l1 * sum(|w|) + l2 * sum(w**2)` is added to the loss and reported in it."""
+
+    l1: float = Field(0.0, ge=0)
+    l2: float = Field(0.0, ge=0)
+
+
+class Weighted(Frozen):
+    """What every layer with a kernel and a bias shares."""
+
+    activation: Activation = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Optional[Regularizer] = None
+    bias_regularizer: Optional[Regularizer] = None
+
+
+# ------------------------------------------------------------------------------------------------- core
+
+class Dense(Weighted):
+    type: Literal["dense"]
+    units: PositiveInt
+
+
+class Dropout(Frozen):
+    type: Literal["dropout"]
+    rate: float = Field(description="fraction of inputs zeroed in training, in [0, 1)")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_in_range(cls, value):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"expected a float in [0, 1); received {value}")
+        return value
+
+
+class ActivationLayer(Frozen):
+    type: Literal["activation"]
+    activation: Activation
+
+
+class Flatten(Frozen):
+    type: Literal["flatten"]
+
+
+class Reshape(Frozen):
+    type: Literal["reshape"]
+    target_shape: list[Annotated[int, Field(ge=-1)]] = Field(min_length=1, description="without the batch axis; "
+                                                                                       "one entry may be -1")
+
+    @field_validator("target_shape")
+    @classmethod
+    def _one_unknown(cls, value):
+        if value.count(-1) > 1 or 0 in value:
+            raise ValueError(f"expected positive sizes and at most one -1; received {value}")
+        return value
+
+
+class BatchNormalization(Frozen):
+    """Normalizes the last (channel) axis. momentum is Keras': moving = momentum * moving + (1 - momentum) * batch."""
+
+    type: Literal["batch_normalization"]
+    momentum: float = Field(0.99, ge=0, lt=1)
+    epsilon: float = Field(0.001, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+# ------------------------------------------------------------------------------------------ convolution
+
+class Conv(Weighted):
+    filters: PositiveInt
+    padding: Padding = "valid"
+
+    @model_validator(mode="after")
+    def _no_strided_dilation(self):
+        if max(as_tuple(self.strides, 1)) > 1 and max(as_tuple(self.dilation_rate, 1)) > 1:
+            raise ValueError(f"strides > 1 cannot be combined with dilation_rate > 1 (TensorFlow refuses it); "
+                             f"received strides={self.strides}, dilation_rate={self.dilation_rate}")
+        return self
+
+
+class Conv1D(Conv):
+    type: Literal["conv1d"]
+    kernel_size: PositiveInt
+    strides: PositiveInt = 1
+    dilation_rate: PositiveInt = 1
+
+
+Pair = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]]
+
+
+class Conv2D(Conv):
+    type: Literal["conv2d"]
+    kernel_size: Pair
+    strides: Pair = 1
+    dilation_rate: Pair = 1
+
+
+class Pool1D(Frozen):
+    type: Literal["max_pool1d", "average_pool1d"]
+    pool_size: PositiveInt = 2
+    strides: Optional[PositiveInt] = Field(None, description="defaults to pool_size")
+    padding: Padding = "valid"
+
+
+class Pool2D(Frozen):
+    type: Literal["max_pool2d", "average_pool2d"]
+    pool_size: Pair = 2
+    strides: Optional[Pair] = Field(None, description="defaults to pool_size")
+    padding: Padding = "valid"
+
+
+class GlobalPool(Frozen):
+    type: Literal["global_average_pool1d", "global_max_pool1d", "global_average_pool2d", "global_max_pool2d"]
+
+
+# -------------------------------------------------------------------------------------------- recurrent
+
+class Recurrent(Frozen):
+    """Input (timesteps, features); output the last state (units,) or every state (timesteps, units)."""
+
+    units: PositiveInt
+    return_sequences: bool = False
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Optional[Regularizer] = None
+    recurrent_regularizer: Optional[Regularizer] = None
+    bias_regularizer: Optional[Regularizer] = None
+
+
+class SimpleRNN(Recurrent):
+    type: Literal["simple_rnn"]
+    activation: Literal["tanh", "relu"] = Field("tanh", description="the two torch.nn.RNN supports")
+
+
+class LSTM(Recurrent):
+    """tanh activation, sigmoid gates (the only ones torch.nn.LSTM has)."""
+
+    type: Literal["lstm"]
+    unit_forget_bias: bool = Field(True, description="forget-gate bias starts at 1, as in Keras")
+
+
+class GRU(Recurrent):
+    """Keras reset_after=True semantics (torch.nn.GRU's): tanh activation, sigmoid gates, two bias vectors."""
+
+    type: Literal["gru"]
+
+
+class Embedding(Frozen):
+    """Integer token ids (timesteps,) -> vectors (timesteps, output_dim). Only as the first layer."""
+
+    type: Literal["embedding"]
+    input_dim: PositiveInt = Field(description="vocabulary size: ids are in [0, input_dim)")
+    output_dim: PositiveInt
+    embeddings_initializer: Initializer = "random_uniform"
+    embeddings_regularizer: Optional[Regularizer] = None
+
+
+Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Flatten, Reshape, BatchNormalization, Conv1D, Conv2D,
+                        Pool1D, Pool2D, GlobalPool, SimpleRNN, LSTM, GRU, Embedding], Field(discriminator="type")]
+
+def as_tuple(value, rank: int) -> tuple[int, ...]:
+    """An int or a list as a tuple of ints: kernel_size 3 -> (3, 3) for a 2-D layer."""
+    return (value,) * rank if isinstance(value, int) else tuple(value)
