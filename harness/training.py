@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness import metrics
+from harness import metrics, shapes
 from harness.data import Dataset, batch_size_of, epoch_order
 from harness.spec import Spec
 
@@ -42,6 +42,10 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         log: Callable[[str], None] = lambda line: None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status."""
     model = adapter.build_model(spec.model, seed=seed)
+    expected = shapes.count_params(spec.model)
+    if adapter.count_params(model) != expected:  # a translation error, not a user error
+        raise RuntimeError(f"the built model has {adapter.count_params(model)} trainable parameters, the spec "
+                           f"{expected}")
     if weights is not None:
         adapter.set_weights(model, weights)
     trainer = adapter.make_trainer(spec, model, dataset.target)
