@@ -70,11 +70,12 @@ def draw(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndar
 
 
 # ------------------------------------------------------------------------------------- per layer type
+# Each rule returns the layer's weights in Keras order as (name, array, trainable).
 
 def _kernel_and_bias(layer, kernel_shape, rng):
-    weights = [draw(layer.kernel_initializer, kernel_shape, rng)]
+    weights = [("kernel", draw(layer.kernel_initializer, kernel_shape, rng), True)]
     if layer.use_bias:
-        weights.append(draw(layer.bias_initializer, kernel_shape[-1:], rng))
+        weights.append(("bias", draw(layer.bias_initializer, kernel_shape[-1:], rng), True))
     return weights
 
 
@@ -89,40 +90,47 @@ def _conv(layer, info, rng):
 
 def _batch_norm(layer, info, rng):
     channels = info.input_shape[-1]
-    weights = [np.ones(channels, np.float32)] if layer.scale else []
-    weights += [np.zeros(channels, np.float32)] if layer.center else []
-    return weights + [np.zeros(channels, np.float32), np.ones(channels, np.float32)]  # moving mean, variance
+    weights = [("gamma", np.ones(channels, np.float32), True)] if layer.scale else []
+    weights += [("beta", np.zeros(channels, np.float32), True)] if layer.center else []
+    return weights + [("moving_mean", np.zeros(channels, np.float32), False),
+                      ("moving_variance", np.ones(channels, np.float32), False)]
 
 
 def _recurrent(layer, info, rng):
     """kernel (D, gH), recurrent_kernel (H, gH), bias (gH,) or (2, 3H) for the GRU; gates g in Keras order."""
     gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[layer.type]
     units, width = layer.units, gates * layer.units
-    weights = [draw(layer.kernel_initializer, (info.input_shape[-1], width), rng),
-               draw(layer.recurrent_initializer, (units, width), rng)]
+    weights = [("kernel", draw(layer.kernel_initializer, (info.input_shape[-1], width), rng), True),
+               ("recurrent_kernel", draw(layer.recurrent_initializer, (units, width), rng), True)]
     if not layer.use_bias:
         return weights
     if layer.type == "gru":
-        return weights + [draw(layer.bias_initializer, (2, width), rng)]
+        return weights + [("bias", draw(layer.bias_initializer, (2, width), rng), True)]
     bias = draw(layer.bias_initializer, (width,), rng)
     if layer.type == "lstm" and layer.unit_forget_bias:
         bias[units:2 * units] = 1.0  # gates i, f, c, o: the forget gate starts open
-    return weights + [bias]
+    return weights + [("bias", bias, True)]
 
 
 def _embedding(layer, info, rng):
-    return [draw(layer.embeddings_initializer, (layer.input_dim, layer.output_dim), rng)]
+    return [("embeddings", draw(layer.embeddings_initializer, (layer.input_dim, layer.output_dim), rng), True)]
 
 
 _RULES = {"dense": _dense, "conv1d": _conv, "conv2d": _conv, "batch_normalization": _batch_norm,
           "simple_rnn": _recurrent, "lstm": _recurrent, "gru": _recurrent, "embedding": _embedding}
 
 
-def initial_weights(model: ModelSpec, seed: int) -> list[np.ndarray]:
-    """Every weight of the model (moving statistics included), in canonical order and layout."""
+def canonical_weights(model: ModelSpec, seed: int) -> list[tuple[str, np.ndarray, bool]]:
+    """(name such as 'layers[0].kernel', initial array, trainable) for every weight, in canonical order."""
     rng = np.random.default_rng([seed, 0x1A17])
     weights = []
     for info, layer in zip(shapes.infer(model), model.layers):
         if layer.type in _RULES:
-            weights += _RULES[layer.type](layer, info, rng)
+            weights += [(f"layers[{info.index}].{name}", array, trainable)
+                        for name, array, trainable in _RULES[layer.type](layer, info, rng)]
     return weights
+
+
+def initial_weights(model: ModelSpec, seed: int) -> list[np.ndarray]:
+    """Every weight of the model (moving statistics included), in canonical order and layout."""
+    return [array for _, array, _ in canonical_weights(model, seed)]

@@ -1,5 +1,7 @@
 """The spec compiled into a keras.Sequential; Keras' own `get_weights()` order is the canonical layout."""
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -7,11 +9,24 @@ from harness import registry
 from models_tf.layers import LAYERS
 
 
-def build_model(model_spec, seed: int = 0) -> keras.Sequential:
-    """The spec as a Keras Sequential with Keras initializers seeded from `seed`; `set_weights` loads matched ones."""
-    layers = [registry.get(LAYERS, layer.type, "layer")(layer, seed * 1000 + 4 * index)
-              for index, layer in enumerate(model_spec.layers)]
-    return keras.Sequential([keras.Input(shape=tuple(model_spec.input_shape)), *layers])
+@contextlib.contextmanager
+def precision(dtype: str):
+    """Keras' float type while layers, losses and optimizers are made (they keep it), restored afterwards."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def build_model(model_spec, seed: int = 0, dtype: str = "float32") -> keras.Sequential:
+    """The spec as a Keras Sequential with Keras initializers seeded from `seed`; `set_weights` loads matched ones.
+    dtype: 'float32' or 'float64'."""
+    with precision(dtype):
+        layers = [registry.get(LAYERS, layer.type, "layer")(layer, seed * 1000 + 4 * index)
+                  for index, layer in enumerate(model_spec.layers)]
+        return keras.Sequential([keras.Input(shape=tuple(model_spec.input_shape), dtype=dtype), *layers])
 
 
 def get_weights(model: keras.Sequential) -> list[np.ndarray]:
@@ -19,7 +34,7 @@ def get_weights(model: keras.Sequential) -> list[np.ndarray]:
 
 
 def set_weights(model: keras.Sequential, weights: list[np.ndarray]) -> None:
-    model.set_weights([np.asarray(w, np.float32) for w in weights])
+    model.set_weights([np.asarray(w, model.dtype) for w in weights])
 
 
 def count_params(model: keras.Sequential) -> int:

@@ -33,9 +33,12 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().copy()
 
 
+_NUMPY_TYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 def assign(param: torch.Tensor, value: np.ndarray) -> None:
     """Copies a canonical-layout array (already rearranged to the torch layout) into a parameter or buffer."""
-    value = np.ascontiguousarray(value, dtype=np.float32)
+    value = np.ascontiguousarray(value, dtype=_NUMPY_TYPES[param.dtype])
     if tuple(param.shape) != value.shape:
         raise ValueError(f"weight of shape {value.shape} does not fit parameter of shape {tuple(param.shape)}")
     with torch.no_grad():

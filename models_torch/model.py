@@ -5,6 +5,8 @@ first (convolution, pooling, batch normalization): the model permutes only where
 a stack of convolutions runs in torch's native NCHW and a flatten still reads Keras' (H, W, C) order.
 """
 
+from typing import Optional
+
 import numpy as np
 import torch
 from torch import nn
@@ -49,13 +51,22 @@ class SpecModel(nn.Module):
             layouts.append(current)
         self.layouts = layouts
 
-    def forward(self, x, logits: bool = False):
+    def forward(self, x, logits: bool = False, masks: Optional[dict] = None, outputs: Optional[list] = None):
+        """x (N, *input_shape) -> (N, units). Parity mode only: `masks` {layer index: 0/1 tensor, channels last}
+        replaces those dropout layers by x * mask / (1 - rate); `outputs` collects every layer's output
+        (channels last)."""
         current, last = "last", len(self.blocks) - 1
         for index, (block, layout) in enumerate(zip(self.blocks, self.layouts)):
             if layout != current:
                 x = _to_first(x) if layout == "first" else _to_last(x)
                 current = layout
-            x = block.pre_activation(x) if logits and index == last else block(x)
+            if masks is not None and index in masks:
+                mask = masks[index] if current == "last" else _to_first(masks[index])
+                x = x * mask / (1.0 - block.dropout.p)
+            else:
+                x = block.pre_activation(x) if logits and index == last else block(x)
+            if outputs is not None:
+                outputs.append(_to_last(x) if current == "first" else x)
         return _to_last(x) if current == "first" else x
 
     def penalty(self) -> torch.Tensor:
@@ -68,10 +79,11 @@ class SpecModel(nn.Module):
         return total
 
 
-def build_model(model_spec, seed: int = 0) -> SpecModel:
-    """The spec as an nn.Module with PyTorch's own initialization (seeded); `set_weights` loads matched ones."""
+def build_model(model_spec, seed: int = 0, dtype: str = "float32") -> SpecModel:
+    """The spec as an nn.Module with PyTorch's own initialization (seeded); `set_weights` loads matched ones.
+    dtype: 'float32' or 'float64' (parameters and buffers)."""
     torch.manual_seed(seed)
-    return SpecModel(model_spec)
+    return SpecModel(model_spec).to(getattr(torch, dtype))
 
 
 def get_weights(model: SpecModel) -> list[np.ndarray]:
@@ -80,7 +92,6 @@ def get_weights(model: SpecModel) -> list[np.ndarray]:
 
 
 def set_weights(model: SpecModel, weights: list[np.ndarray]) -> None:
-    weights = [np.asarray(w, np.float32) for w in weights]
     counts = [len(block.to_canonical()) for block in model.blocks]
     if sum(counts) != len(weights):
         raise ValueError(f"expected {sum(counts)} weight arrays, received {len(weights)}")
