@@ -70,12 +70,15 @@ class SpecModel(nn.Module):
         return _to_last(x) if current == "first" else x
 
     def penalty(self) -> torch.Tensor:
+        """Keras' regularization loss, l1 * sum|w| + l2 * sum w^2. Keras turns l1 and l2 into float32 tensors
+        before the product even for float64 weights, so they are rounded the same way here (no effect in
+        float32)."""
         total = torch.zeros((), dtype=torch.float32)
         for weight, regularizer in self.penalties:
             if regularizer.l1:
-                total = total + regularizer.l1 * weight.abs().sum()
+                total = total + float(np.float32(regularizer.l1)) * weight.abs().sum()
             if regularizer.l2:
-                total = total + regularizer.l2 * weight.square().sum()
+                total = total + float(np.float32(regularizer.l2)) * weight.square().sum()
         return total
 
 
