@@ -30,10 +30,30 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", nargs="+", type=int, help="override spec.seeds")
     run.add_argument("--epochs", type=int, help="override spec.training.epochs")
     run.add_argument("--init", choices=["matched", "native"], help="override spec.init")
+    run.add_argument("--optimizer-defaults", choices=["matched", "native"],
+                     help="override spec.optimizer_defaults (native: each framework's own optimizer defaults for "
+                          "what the spec does not state, as a naive port)")
     run.add_argument("--threads", type=int, default=None,
                      help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
     run.add_argument("--in-process", action="store_true",
                      help="train in this process instead of one fresh process per run (for debugging)")
+
+    parity = commands.add_parser("parity", help="prove the two compiled models are the same network, step by "
+                                 "step (exit status 1 on FAIL)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parity.add_argument("spec")
+    parity.add_argument("--steps", type=int, default=50, help="training steps compared")
+    parity.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parity.add_argument("--out", help="report folder (default: results/<spec name>/parity)")
+    parity.add_argument("--threads", type=int, default=1, help="threads per framework (1 keeps sums in one order)")
+    parity.add_argument("--in-process", action="store_true", help="both frameworks in this process (debugging)")
+
+    convert = commands.add_parser("convert", help="move trained weights between the frameworks (Keras .weights.h5 "
+                                  "<-> torch .pt) for the spec's model")
+    convert.add_argument("spec")
+    convert.add_argument("--from", dest="source", required=True, choices=list(registry.FRAMEWORKS),
+                         help="the framework that wrote --weights")
+    convert.add_argument("--weights", required=True, help="its weights file (.weights.h5 or .pt)")
+    convert.add_argument("--out", required=True, help="the other framework's weights file to write")
 
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")
     validate.add_argument("spec")
@@ -105,11 +125,31 @@ def cmd_run(args) -> int:
     from harness.validate import load_spec
 
     results = run(load_spec(args.spec), args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
-                  init_mode=args.init, in_process=args.in_process, threads=args.threads)
+                  init_mode=args.init, optimizer_defaults=args.optimizer_defaults, in_process=args.in_process,
+                  threads=args.threads)
     print()
     print(results.table().to_markdown())
     print(f"\nreport: {results.out_dir / 'report.md'}")
     return 0 if (results.summary["status"] != "failed").all() else 1
+
+
+def cmd_parity(args) -> int:
+    from harness.parity_run import run_parity
+    from harness.validate import load_spec
+
+    result = run_parity(load_spec(args.spec), args.out, steps=args.steps, dtype=args.dtype,
+                        in_process=args.in_process, threads=args.threads)
+    print((result.out_dir / "parity.md").read_text().split("## Forward")[0].rstrip())
+    print(f"\nreport: {result.out_dir / 'parity.md'}")
+    return 0 if result.passed else 1
+
+
+def cmd_convert(args) -> int:
+    from harness.convert import convert
+    from harness.validate import load_spec
+
+    convert(load_spec(args.spec), args.source, args.weights, args.out)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -123,7 +163,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
 
 
 def main(argv=None) -> int:

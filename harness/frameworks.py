@@ -10,3 +10,8 @@ ADAPTERS = {"tensorflow": "models_tf", "torch": "models_torch"}
 def load(framework: str):
     """The adapter module for a framework name ('tensorflow' or 'torch')."""
     return importlib.import_module(registry.get(ADAPTERS, framework, "framework"))
+
+
+def load_parity(framework: str):
+    """The adapter's parity module (layer outputs and instrumented training steps)."""
+    return importlib.import_module(registry.get(ADAPTERS, framework, "framework") + ".parity")

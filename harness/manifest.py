@@ -6,6 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness import defaults
 from harness.data import Dataset
 from harness.spec import Spec
 
@@ -51,6 +52,9 @@ def known_differences(spec: Spec) -> list[str]:
     if any(layer.type == "dropout" and layer.rate > 0 for layer in spec.model.layers):
         notes.append("Dropout masks are drawn by each framework's own random generator: same rate, different "
                      "masks, so curves differ by sampling noise even from identical weights.")
+    if spec.optimizer_defaults == "native":
+        notes.append("optimizer_defaults: native: each framework used its own optimizer defaults for every "
+                     "hyperparameter the spec does not state (see the defaults table), as a naive port would.")
     types = {layer.type for layer in spec.model.layers}
     if "batch_normalization" in types:
         notes.append("Batch normalization: PyTorch stores the unbiased (n - 1) batch variance in its running "
@@ -96,6 +100,7 @@ def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threa
         "task": dataset.target.task, "metric": dataset.target.metric,
         "matched": matched_settings(spec, dataset, batch_size, threads, in_process),
         "known_differences": known_differences(spec),
+        "defaults_diff": defaults.table(spec),
         "frameworks": per_framework,
         "spec": spec.model_dump(mode="json"),
     }

@@ -182,6 +182,15 @@ def _hyperparameters(manifest: dict) -> list[str]:
     return lines
 
 
+def _defaults_diff(manifest: dict) -> list[str]:
+    rows = manifest.get("defaults_diff")
+    if not rows:
+        return []
+    return ["## Defaults that differ between the frameworks", "",
+            "What a naive port would use on each side, and what the harness set.", "",
+            pd.DataFrame(rows).to_markdown(index=False), ""]
+
+
 def render_markdown(out_dir) -> str:
     """report.md's text for a results folder; links the curve PNGs that `write_report` writes beside it."""
     _, summary, manifest = _read(Path(out_dir))
@@ -197,6 +206,7 @@ def render_markdown(out_dir) -> str:
         *[f"{plot}\n" for plot in plots_md],
         "## What was matched", "", *_bullets(manifest.get("matched", {})), "",
         "## Known differences", "", *[f"- {note}" for note in manifest.get("known_differences", [])], "",
+        *_defaults_diff(manifest),
         *_hyperparameters(manifest),
         "## Machine", "", *_bullets(manifest.get("machine", {})),
     ]

@@ -17,17 +17,26 @@ from harness.spec import Spec
 from harness.validate import parse_spec
 
 
-def with_overrides(spec: Spec, frameworks=None, seeds=None, epochs=None, init_mode=None) -> Spec:
+def spec_dump(spec: Spec) -> dict:
+    """The spec as plain data, without the defaults it did not state: re-validating it gives the same spec, and
+    `optimizer_defaults: native` still knows which hyperparameters the spec stated."""
+    return spec.model_dump(mode="json", exclude_unset=True)
+
+
+def with_overrides(spec: Spec, frameworks=None, seeds=None, epochs=None, init_mode=None,
+                   optimizer_defaults=None) -> Spec:
     """The spec with command-line overrides applied, validated again like a spec file."""
-    raw = spec.model_dump(mode="json")
+    raw = spec_dump(spec)
     if frameworks:
         raw["frameworks"] = list(frameworks)
     if seeds is not None:
         raw["seeds"] = list(seeds)
     if epochs is not None:
-        raw["training"]["epochs"] = epochs
+        raw.setdefault("training", {})["epochs"] = epochs
     if init_mode is not None:
         raw["init"] = init_mode
+    if optimizer_defaults is not None:
+        raw["optimizer_defaults"] = optimizer_defaults
     return parse_spec(raw)
 
 
@@ -68,20 +77,20 @@ def _jobs(spec: Spec, work: Path, threads: int):
             weights_path = work / f"weights-seed{seed}.npz"
             np.savez(weights_path, *init.initial_weights(spec.model, seed))
         for framework in spec.frameworks:
-            yield {"spec": spec.model_dump(mode="json"), "framework": framework, "seed": seed, "threads": threads,
+            yield {"spec": spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
                    "data_path": str(work / "data.npz"), "weights_path": str(weights_path) if weights_path else None,
                    "result_path": str(work / f"{framework}-seed{seed}.json")}
 
 
 def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
-        in_process: bool = False, threads: Optional[int] = None, log: Callable[[str], None] = print):
+        optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None, log: Callable[[str], None] = print):
     """Trains every (seed, framework) run of the spec and writes the results folder.
 
     Returns a `harness.results.Results` with the history and summary DataFrames and the manifest.
     """
     from harness.report import write_report
 
-    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode)
+    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults)
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
     threads = threads or os.cpu_count() or 1

@@ -135,6 +135,9 @@ class Spec(Frozen):
     seeds: list[int] = Field([0], min_length=1)
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
+    optimizer_defaults: Literal["matched", "native"] = Field(
+        "matched", description="matched: every optimizer hyperparameter passed to both; native: only those the "
+                               "spec states, each framework's own defaults for the rest (a naive port)")
 
     @field_validator("optimizer", mode="before")
     @classmethod

@@ -20,8 +20,51 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def _load_weights(path) -> list:
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+def _train(job: dict, adapter, log) -> dict:
+    spec = parse_spec(job["spec"])
+    weights = _load_weights(job["weights_path"]) if job.get("weights_path") else None
+    return training.fit(adapter, spec, data.load(job["data_path"]), job["seed"], weights, log=log)
+
+
+def _parity(job: dict, adapter, log) -> dict:
+    from harness import parity
+
+    spec, dtype = parse_spec(job["spec"]), job["dtype"]
+    dataset = parity.cast_dataset(data.load(job["data_path"]), dtype)
+    parity_adapter = frameworks.load_parity(job["framework"])
+    trace = parity.framework_trace(adapter, parity_adapter, spec, dataset, _load_weights(job["weights_path"]),
+                                   job["steps"], dtype, job["seed"])
+    trace.save(job["trace_path"])
+    log(f"{job['steps']} parity steps done")
+    return {"status": "ok", "optimizer_convention": parity_adapter.optimizer_convention()}
+
+
+def _export(job: dict, adapter, log) -> dict:
+    """The framework's own weights file -> canonical arrays (.npz)."""
+    model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
+    adapter.load_weights(model, job["weights_path"])
+    np.savez(job["canonical_path"], *adapter.get_weights(model))
+    return {"status": "ok"}
+
+
+def _import(job: dict, adapter, log) -> dict:
+    """Canonical arrays (.npz) -> the framework's own weights file."""
+    model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
+    adapter.set_weights(model, _load_weights(job["canonical_path"]))
+    adapter.save_weights(model, job["out_path"])
+    return {"status": "ok"}
+
+
+KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import}
+
+
 def execute(job: dict, log=None) -> dict:
-    """Runs one job and returns its result; a crash inside training becomes status 'failed' with the error."""
+    """Runs one job and returns its result; a crash inside it becomes status 'failed' with the error."""
     prefix = f"[{job['framework']} seed {job['seed']}]"
     log = log or (lambda line: print(f"{prefix} {line}", flush=True))
     result = {"framework": job["framework"], "seed": job["seed"]}
@@ -29,13 +72,7 @@ def execute(job: dict, log=None) -> dict:
         adapter = frameworks.load(job["framework"])
         result["threads"] = adapter.configure(job["threads"], job["seed"])
         result["versions"] = adapter.versions()
-        spec = parse_spec(job["spec"])
-        dataset = data.load(job["data_path"])
-        weights = None
-        if job.get("weights_path"):
-            with np.load(job["weights_path"]) as saved:
-                weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        result.update(training.fit(adapter, spec, dataset, job["seed"], weights, log=log))
+        result.update(KINDS[job.get("kind", "train")](job, adapter, log))
     except Exception as error:  # reported as a failed run; the other runs go on
         traceback.print_exc(file=sys.stderr)
         result.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])

@@ -8,11 +8,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from models_tf.model import build_model, count_params, get_weights, set_weights  # noqa: E402
+from models_tf.model import (build_model, count_params, get_weights, load_weights, save_weights,  # noqa: E402
+                             set_weights)
 from models_tf.train import Trainer, make_trainer, optimizer_arguments  # noqa: E402
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
-           "optimizer_arguments", "set_weights", "versions"]
+           "load_weights", "optimizer_arguments", "save_weights", "set_weights", "versions"]
 
 
 def configure(threads: int, seed: int) -> dict:

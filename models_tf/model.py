@@ -39,3 +39,12 @@ def set_weights(model: keras.Sequential, weights: list[np.ndarray]) -> None:
 
 def count_params(model: keras.Sequential) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def save_weights(model: keras.Sequential, path) -> None:
+    """Keras' own weights file; the name must end in .weights.h5."""
+    model.save_weights(str(path), overwrite=True)
+
+
+def load_weights(model: keras.Sequential, path) -> None:
+    model.load_weights(str(path))

@@ -44,9 +44,14 @@ def _adagrad(o):
 OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
 
 
-def optimizer_arguments(optimizer_spec):
-    """(optimizer class, keyword arguments) for the spec's optimizer."""
-    return registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+def optimizer_arguments(optimizer_spec, native: bool = False):
+    """(optimizer class, keyword arguments) for the spec's optimizer. native: only the hyperparameters the spec
+    states, so that the framework's own defaults fill the rest (what a naive port does)."""
+    optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+    if native:
+        stated = {field for field in optimizer_spec.model_fields_set}
+        kwargs = {name: value for name, value in kwargs.items() if name in stated}
+    return optimizer_class, kwargs
 
 
 def _loss_arguments(loss: str, target):
@@ -77,7 +82,8 @@ def _metric(target):
 class Trainer:
     def __init__(self, spec, model, target):
         self.model, self.target = model, target
-        optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer)
+        native = spec.optimizer_defaults == "native"
+        optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         loss_class, self.loss_kwargs = _loss_arguments(spec.loss, target)
         self.eval_batch_size = spec.training.eval_batch_size
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.

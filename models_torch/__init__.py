@@ -2,11 +2,12 @@
 
 import torch
 
-from models_torch.model import SpecModel, build_model, count_params, get_weights, set_weights
+from models_torch.model import (SpecModel, build_model, count_params, get_weights, load_weights, save_weights,
+                                set_weights)
 from models_torch.train import Trainer, make_trainer, optimizer_arguments
 
 __all__ = ["SpecModel", "Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
-           "optimizer_arguments", "set_weights", "versions"]
+           "load_weights", "optimizer_arguments", "save_weights", "set_weights", "versions"]
 
 
 def configure(threads: int, seed: int) -> dict:

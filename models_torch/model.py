@@ -107,3 +107,12 @@ def set_weights(model: SpecModel, weights: list[np.ndarray]) -> None:
 def count_params(model: SpecModel) -> int:
     """Trainable parameters (the frozen second RNN bias and switched-off BatchNorm parts excluded)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_weights(model: SpecModel, path) -> None:
+    """A torch state_dict file (.pt)."""
+    torch.save(model.state_dict(), str(path))
+
+
+def load_weights(model: SpecModel, path) -> None:
+    model.load_state_dict(torch.load(str(path), weights_only=True))

@@ -43,12 +43,20 @@ def _adagrad(o):
                                      foreach=None, maximize=False, differentiable=False, fused=None)
 
 
+# spec field -> torch argument, where the names differ
+_TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps", "rho": "alpha", "beta_1": "betas", "beta_2": "betas"}
+
 OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
 
 
-def optimizer_arguments(optimizer_spec):
-    """(optimizer class, keyword arguments) for the spec's optimizer."""
-    return registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+def optimizer_arguments(optimizer_spec, native: bool = False):
+    """(optimizer class, keyword arguments) for the spec's optimizer. native: only the hyperparameters the spec
+    states, so that the framework's own defaults fill the rest (what a naive port does)."""
+    optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+    if native:
+        stated = {_TORCH_NAMES.get(field, field) for field in optimizer_spec.model_fields_set}
+        kwargs = {name: value for name, value in kwargs.items() if name in stated}
+    return optimizer_class, kwargs
 
 
 # Losses on the model's logits when the output is softmax/sigmoid (Keras takes the same logits path internally).
@@ -91,7 +99,8 @@ def _metric_sum(target, out, y) -> torch.Tensor:
 class Trainer:
     def __init__(self, spec, model, target):
         self.model, self.target = model, target
-        optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer)
+        native = spec.optimizer_defaults == "native"
+        optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
         self.loss_fn, self.on_logits, self.loss_description = registry.get(LOSSES, spec.loss, "loss")
         self.loss_name = spec.loss

@@ -1,0 +1,64 @@
+"""Where Keras' and PyTorch's own defaults differ for a spec: what a naive port of the spec would have used on
+each side, and what the harness sets on both. Values from the installed Keras 3.15 and torch 2.13 sources
+(see ../shared/reference/keras-torch-equivalence.md, which tests re-verify)."""
+
+from harness.spec import Spec
+
+_OPTIMIZER_ROWS = {
+    "sgd": [("learning_rate", "0.01", "lr=0.001")],
+    "adam": [("epsilon", "1e-7, added to sqrt(v) before bias correction", "eps=1e-8, after bias correction")],
+    "adamw": [("epsilon", "1e-7, added to sqrt(v) before bias correction", "eps=1e-8, after bias correction"),
+              ("weight_decay", "0.004", "0.01")],
+    "rmsprop": [("learning_rate", "0.001", "lr=0.01"), ("rho", "0.9", "alpha=0.99"),
+                ("epsilon", "1e-7, inside the square root", "eps=1e-8, outside the square root")],
+    "adagrad": [("learning_rate", "0.001", "lr=0.01"), ("initial_accumulator_value", "0.1", "0"),
+                ("epsilon", "1e-7, inside the square root", "eps=1e-10, outside the square root")],
+}
+
+
+def _optimizer_rows(spec: Spec) -> list[dict]:
+    optimizer = spec.optimizer
+    return [{"setting": f"optimizer {optimizer.type}: {name}", "keras": keras, "torch": torch,
+             "harness": repr(getattr(optimizer, name))}
+            for name, keras, torch in _OPTIMIZER_ROWS[optimizer.type]]
+
+
+def _layer_rows(spec: Spec) -> list[dict]:
+    types = {layer.type for layer in spec.model.layers}
+    rows = []
+    if types & {"dense", "conv1d", "conv2d"}:
+        rows += [{"setting": "dense/conv kernel initializer", "keras": "glorot_uniform",
+                  "torch": "kaiming_uniform(a=sqrt(5)) = U(±1/sqrt(fan_in))",
+                  "harness": "one numpy draw, both" if spec.init == "matched" else "each framework's own"},
+                 {"setting": "dense/conv bias initializer", "keras": "zeros", "torch": "U(±1/sqrt(fan_in))",
+                  "harness": "one numpy draw, both" if spec.init == "matched" else "each framework's own"}]
+    if types & {"lstm", "gru", "simple_rnn"}:
+        rows += [{"setting": "recurrent initializers", "keras": "glorot_uniform / orthogonal / zeros",
+                  "torch": "U(±1/sqrt(units)) for every tensor", "harness": "one numpy draw"},
+                 {"setting": "recurrent biases", "keras": "one bias (GRU: two)", "torch": "two biases",
+                  "harness": "second bias held at zero and frozen (LSTM/SimpleRNN)"},
+                 {"setting": "recurrent batch axis", "keras": "batch first", "torch": "batch_first=False",
+                  "harness": "batch_first=True"}]
+    if "batch_normalization" in types:
+        rows += [{"setting": "batch normalization momentum", "keras": "0.99 (moving = m·moving + (1-m)·batch)",
+                  "torch": "0.1 (running = (1-m)·running + m·batch)", "harness": "Keras m, torch 1 - m"},
+                 {"setting": "batch normalization epsilon", "keras": "1e-3", "torch": "1e-5",
+                  "harness": "the spec's, on both"},
+                 {"setting": "batch normalization running variance", "keras": "biased", "torch": "unbiased",
+                  "harness": "not matched (stated in the report)"}]
+    if "dropout" in types:
+        rows.append({"setting": "dropout masks", "keras": "TF stateless RNG", "torch": "torch generator",
+                     "harness": "run: each its own; parity: one numpy mask per step"})
+    return rows
+
+
+def table(spec: Spec) -> list[dict]:
+    """Rows {setting, keras, torch, harness}: every default that differs between the frameworks for this spec."""
+    return _optimizer_rows(spec) + _layer_rows(spec) + [
+        {"setting": "shuffling", "keras": "fit(shuffle=True), TF RNG", "torch": "DataLoader(shuffle=False)",
+         "harness": "one numpy permutation per epoch, both"},
+        {"setting": "cross-entropy input", "keras": "probabilities (logits path inside for softmax/sigmoid)",
+         "torch": "logits", "harness": "logits on both"},
+        {"setting": "regularization", "keras": "penalty added to the loss",
+         "torch": "none (weight_decay is a coupled L2 on the optimizer)", "harness": "the Keras penalty on both"},
+    ]

@@ -1,0 +1,83 @@
+"""`harness parity`: runs each framework's parity trace in its own worker, adds the numpy reference where it
+applies, compares, and writes the report. Exit status 0 on PASS, 1 on FAIL."""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness import data, init, parity, parity_report, runner, shapes
+from harness.errors import SpecError
+from harness.parity_compare import Comparison, compare
+from harness.spec import Spec
+
+
+@dataclass
+class ParityResult:
+    spec: Spec
+    dtype: str
+    steps: int
+    comparisons: list[Comparison]
+    conventions: dict
+    reference_note: str
+    out_dir: Path
+
+    @property
+    def passed(self) -> bool:
+        return all(comparison.passed for comparison in self.comparisons)
+
+
+def _reference(spec: Spec) -> tuple[bool, str]:
+    from harness.reference import supports
+
+    return supports(spec)
+
+
+def _framework_traces(spec, work: Path, steps: int, dtype: str, threads: int, in_process: bool, log) -> tuple:
+    traces, conventions = {}, {}
+    for framework in ("tensorflow", "torch"):
+        job = {"kind": "parity", "spec": runner.spec_dump(spec), "framework": framework,
+               "seed": spec.seeds[0], "threads": threads, "dtype": dtype, "steps": steps,
+               "data_path": str(work / "data.npz"), "weights_path": str(work / "weights.npz"),
+               "trace_path": str(work / f"{framework}.trace.npz"), "result_path": str(work / f"{framework}.json")}
+        prefix = f"[{framework}]"
+        if in_process:
+            result = runner.run_in_process(job, lambda line: log(f"{prefix} {line}"))
+        else:
+            result = runner.run_in_subprocess(job, work / f"{framework}.job.json", log)
+        if result["status"] != "ok":
+            raise RuntimeError(f"{framework} parity worker failed: {result.get('error')}")
+        traces[framework] = parity.Trace.load(Path(job["trace_path"]))
+        conventions[framework] = result["optimizer_convention"]
+    return traces, conventions
+
+
+def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float32", in_process: bool = False,
+               threads: int = 1, log: Callable[[str], None] = print) -> ParityResult:
+    if steps < 1:
+        raise SpecError("--steps", f"expected at least 1; received {steps}")
+    out = Path(out_dir or Path("results") / spec.name / "parity")
+    dataset = parity.cast_dataset(data.prepare(spec), dtype)
+    seed = spec.seeds[0]
+    weights = [w.astype(dtype) for w in init.initial_weights(spec.model, seed)]
+    log(f"{spec.name}: parity over {steps} steps in {dtype}, batch {data.batch_size_of(spec, dataset.n_train)}, "
+        f"seed {seed}")
+    with tempfile.TemporaryDirectory(prefix="harness-parity-") as work:
+        work = Path(work)
+        data.save(dataset, work / "data.npz")
+        np.savez(work / "weights.npz", *weights)
+        traces, conventions = _framework_traces(spec, work, steps, dtype, threads, in_process, log)
+    supported, reference_note = _reference(spec)
+    if supported:
+        traces["numpy"] = parity.reference_trace(spec, dataset, weights, steps, dtype, seed)
+        conventions["numpy"] = "Keras' update rule, written out in numpy (harness.reference)"
+    layer_types = [info.type for info in shapes.infer(spec.model)]
+    names = [name for name, _, keep in init.canonical_weights(spec.model, seed) if keep]
+    pairs = [("tensorflow", "torch")] + ([("tensorflow", "numpy"), ("torch", "numpy")] if supported else [])
+    comparisons = [compare(a, traces[a], b, traces[b], layer_types, names, parity.TOLERANCES[dtype])
+                   for a, b in pairs]
+    result = ParityResult(spec, dtype, steps, comparisons, conventions, reference_note, out)
+    parity_report.write(result)
+    return result

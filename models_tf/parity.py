@@ -1,0 +1,63 @@
+"""Parity mode for Keras: every layer's output, and training steps on shared dropout masks.
+
+The step is written out (GradientTape, then the Keras optimizer) so that the gradients can be read; it computes
+what `fit` computes: the compiled loss on the softmax/sigmoid output (Keras takes the logits path) plus the
+regularization losses, then one `apply_gradients`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from models_tf.model import precision
+from models_tf.train import _loss_arguments, optimizer_arguments
+
+
+def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
+    """Each layer's output for x in inference mode, channels last: [(N, *shape_i)]."""
+    outputs, h = [], tf.convert_to_tensor(x)
+    for layer in model.layers:
+        h = layer(h, training=False)
+        outputs.append(np.asarray(h))
+    return outputs
+
+
+class ParityTrainer:
+    """Stock Keras optimizer and loss; the dropout layers named in `masks` apply x * mask / (1 - rate)."""
+
+    def __init__(self, spec, model, target, dtype: str):
+        self.model = model
+        optimizer_class, kwargs = optimizer_arguments(spec.optimizer)
+        loss_class, loss_kwargs = _loss_arguments(spec.loss, target)
+        with precision(dtype):
+            self.optimizer = optimizer_class(**kwargs)
+            self.loss = loss_class(**loss_kwargs)
+        self.optimizer.build(model.trainable_variables)
+
+    def _forward(self, x, masks: dict):
+        h = tf.convert_to_tensor(x)
+        for index, layer in enumerate(self.model.layers):
+            if index in masks:
+                h = h * tf.convert_to_tensor(masks[index], dtype=h.dtype) / (1.0 - layer.rate)
+            else:
+                h = layer(h, training=True)
+        return h
+
+    def step(self, x: np.ndarray, y: np.ndarray, masks: dict) -> tuple[float, list[np.ndarray]]:
+        """One update. Returns the pre-update loss (penalty included) and the gradients, canonical layout."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.loss(y, self._forward(x, masks))
+            for penalty in self.model.losses:
+                loss = loss + penalty
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return float(loss), [np.asarray(g) for g in gradients]
+
+
+def make_parity_trainer(spec, model, target, dtype: str, trainable: list[bool]) -> ParityTrainer:
+    """`trainable` marks the canonical weights that train; Keras' trainable_variables are exactly those."""
+    return ParityTrainer(spec, model, target, dtype)
+
+
+def optimizer_convention() -> str:
+    return "Keras' own optimizer"
