@@ -12,6 +12,11 @@ def load(framework: str):
     return importlib.import_module(registry.get(ADAPTERS, framework, "framework"))
 
 
+def load_module(framework: str, name: str):
+    """One of the adapter's optional modules: 'parity' (layer outputs, instrumented steps), 'tensorboard'."""
+    return importlib.import_module(f"{registry.get(ADAPTERS, framework, 'framework')}.{name}")
+
+
 def load_parity(framework: str):
     """The adapter's parity module (layer outputs and instrumented training steps)."""
-    return importlib.import_module(registry.get(ADAPTERS, framework, "framework") + ".parity")
+    return load_module(framework, "parity")

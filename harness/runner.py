@@ -70,7 +70,7 @@ def run_in_process(job: dict, log: Callable[[str], None]) -> dict:
     return worker.execute(job, log=log)
 
 
-def _jobs(spec: Spec, work: Path, threads: int):
+def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]):
     for seed in spec.seeds:
         weights_path = None
         if spec.init == "matched":
@@ -79,7 +79,8 @@ def _jobs(spec: Spec, work: Path, threads: int):
         for framework in spec.frameworks:
             yield {"spec": spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
                    "data_path": str(work / "data.npz"), "weights_path": str(weights_path) if weights_path else None,
-                   "result_path": str(work / f"{framework}-seed{seed}.json")}
+                   "result_path": str(work / f"{framework}-seed{seed}.json"),
+                   "tensorboard_dir": str(tensorboard / f"{framework}-seed{seed}") if tensorboard else None}
 
 
 def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
@@ -102,7 +103,7 @@ def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, i
     with tempfile.TemporaryDirectory(prefix="harness-") as work:
         work = Path(work)
         data.save(dataset, work / "data.npz")
-        for job in _jobs(spec, work, threads):
+        for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None):
             prefix = f"[{job['framework']} seed {job['seed']}]"
             if in_process:
                 result = run_in_process(job, lambda line: log(f"{prefix} {line}"))

@@ -39,8 +39,11 @@ class EarlyStopper:
 
 
 def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
-        log: Callable[[str], None] = lambda line: None) -> dict:
-    """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status."""
+        log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
+    """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
+
+    on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, val_loss, val_metric]}
+    (TensorBoard writing, progress display); it runs outside the timed part of the epoch."""
     model = adapter.build_model(spec.model, seed=seed)
     expected = shapes.count_params(spec.model)
     if adapter.count_params(model) != expected:  # a translation error, not a user error
@@ -67,6 +70,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
             row["val_loss"], row["val_metric"] = trainer.evaluate(dataset.x_val, dataset.y_val)
         epochs.append(row)
         log(_epoch_line(row, spec.training.epochs, dataset.target.metric))
+        on_epoch(row)
         stop = stopper.update(epoch, row)
         if stopper.restore and stopper.best_epoch == epoch:
             best_weights = adapter.get_weights(model)

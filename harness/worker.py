@@ -25,10 +25,29 @@ def _load_weights(path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
+def _tensorboard_rows(writer, metric: str):
+    """on_epoch callback: one epoch's figures under the tags both frameworks share."""
+    def write(row: dict) -> None:
+        values = {"loss/train": row["loss"], f"{metric}/train": row["metric"],
+                  "time/epoch_seconds": row["epoch_seconds"]}
+        if "val_loss" in row:
+            values.update({"loss/val": row["val_loss"], f"{metric}/val": row["val_metric"]})
+        writer.scalars(row["epoch"], values)
+    return write
+
+
 def _train(job: dict, adapter, log) -> dict:
     spec = parse_spec(job["spec"])
+    dataset = data.load(job["data_path"])
     weights = _load_weights(job["weights_path"]) if job.get("weights_path") else None
-    return training.fit(adapter, spec, data.load(job["data_path"]), job["seed"], weights, log=log)
+    if not job.get("tensorboard_dir"):
+        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log)
+    writer = frameworks.load_module(job["framework"], "tensorboard").open_writer(job["tensorboard_dir"])
+    try:
+        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log,
+                            on_epoch=_tensorboard_rows(writer, dataset.target.metric))
+    finally:
+        writer.close()
 
 
 def _parity(job: dict, adapter, log) -> dict:
@@ -36,7 +55,7 @@ def _parity(job: dict, adapter, log) -> dict:
 
     spec, dtype = parse_spec(job["spec"]), job["dtype"]
     dataset = parity.cast_dataset(data.load(job["data_path"]), dtype)
-    parity_adapter = frameworks.load_parity(job["framework"])
+    parity_adapter = frameworks.load_module(job["framework"], "parity")
     trace = parity.framework_trace(adapter, parity_adapter, spec, dataset, _load_weights(job["weights_path"]),
                                    job["steps"], dtype, job["seed"])
     trace.save(job["trace_path"])
