@@ -84,7 +84,8 @@ def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]):
 
 
 def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
-        optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None, log: Callable[[str], None] = print):
+        optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
+        tensorboard: bool = False, log: Callable[[str], None] = print):
     """Trains every (seed, framework) run of the spec and writes the results folder.
 
     Returns a `harness.results.Results` with the history and summary DataFrames and the manifest.
