@@ -16,6 +16,33 @@ from harness.errors import SpecError
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
+def _assignment(text: str) -> tuple[str, float]:
+    """'name=value' -> (name, float(value)), for --margin and --target."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER; received {text!r}") from None
+
+
+def _analysis_arguments(parser) -> None:
+    parser.add_argument("--margin", type=_assignment, action="append", metavar="FIGURE=VALUE",
+                        help="equivalence margin for a summary figure, e.g. test_accuracy=0.005 (repeatable; "
+                             "default 1 point of accuracy, 5%% relative for losses and errors)")
+    parser.add_argument("--target", type=_assignment, metavar="[SPLIT:]METRIC=VALUE",
+                        help="time to target, e.g. accuracy=0.9 or train:loss=0.5 (split val by default)")
+
+
+def _analysis(args, current: dict) -> dict:
+    """spec.analysis with the command line's --margin and --target applied."""
+    analysis = {**current, "margins": {**current.get("margins", {}), **dict(args.margin or [])}}
+    if args.target:
+        name, value = args.target
+        split, _, metric = name.rpartition(":")
+        analysis["target"] = {"metric": metric, "value": value, "split": split or "val"}
+    return analysis
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Train one network spec in TensorFlow (Keras) and "
                                      "PyTorch with matched data, weights and hyperparameters; report side by side.",
@@ -35,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                           "what the spec does not state, as a naive port)")
     run.add_argument("--threads", type=int, default=None,
                      help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
+    _analysis_arguments(run)
     run.add_argument("--in-process", action="store_true",
                      help="train in this process instead of one fresh process per run (for debugging)")
 
@@ -55,12 +83,18 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--weights", required=True, help="its weights file (.weights.h5 or .pt)")
     convert.add_argument("--out", required=True, help="the other framework's weights file to write")
 
+    compare = commands.add_parser("compare", help="several results folders in one table (one row per experiment)")
+    compare.add_argument("out", nargs="+", help="results folders")
+    compare.add_argument("--save", help="also write the table to this .md or .csv file")
+
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")
     validate.add_argument("spec")
     commands.add_parser("list", help="datasets, layers, activations, losses, optimizers, experiments")
     commands.add_parser("schema", help="JSON Schema of the spec file, for editors")
-    report = commands.add_parser("report", help="re-render report.md and the plots from a results folder")
+    report = commands.add_parser("report", help="re-render the reports (md, html, tex) and the plots from a results "
+                                 "folder; --margin / --target change the statistics without retraining")
     report.add_argument("out", help="results folder written by `harness run`")
+    _analysis_arguments(report)
     return parser
 
 
@@ -121,10 +155,13 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness.runner import run
-    from harness.validate import load_spec
+    from harness.runner import run, spec_dump
+    from harness.validate import load_spec, parse_spec
 
-    results = run(load_spec(args.spec), args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
+    spec = load_spec(args.spec)
+    if args.margin or args.target:
+        spec = parse_spec({**spec_dump(spec), "analysis": _analysis(args, spec_dump(spec).get("analysis", {}))})
+    results = run(spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
                   init_mode=args.init, optimizer_defaults=args.optimizer_defaults, in_process=args.in_process,
                   threads=args.threads)
     print()
@@ -152,6 +189,36 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _update_analysis(out: Path, args) -> None:
+    """Validates the new analysis settings like a spec's, then records them in the manifest."""
+    from harness import atomic
+    from harness.spec import Analysis
+    from harness.validate import _one_line
+    from pydantic import ValidationError
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    try:
+        analysis = Analysis.model_validate(_analysis(args, manifest.get("analysis", {})))
+    except ValidationError as error:
+        raise _one_line(error, prefix="analysis") from None
+    atomic.write_json(out / "manifest.json", {**manifest, "analysis": analysis.model_dump(mode="json")})
+
+
+def cmd_compare(args) -> int:
+    from harness import atomic
+    from harness.compare import compare
+
+    table = compare(args.out)
+    print(table.to_markdown(index=False))
+    if args.save:
+        save = Path(args.save)
+        if save.suffix not in (".md", ".csv"):
+            raise SpecError("--save", f"expected a .md or .csv file; received {save.name}")
+        text = table.to_csv(index=False) if save.suffix == ".csv" else table.to_markdown(index=False) + "\n"
+        atomic.write_text(save, text)
+    return 0
+
+
 def cmd_report(args) -> int:
     from harness.report import write_report
 
@@ -159,11 +226,13 @@ def cmd_report(args) -> int:
     missing = [name for name in ("history.csv", "summary.csv", "manifest.json") if not (out / name).is_file()]
     if missing:
         raise SpecError("out", f"{out} is not a results folder: missing {', '.join(missing)}")
+    if args.margin or args.target:
+        _update_analysis(out, args)
     print(f"report: {write_report(out)}")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "compare": cmd_compare, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
 
 
 def main(argv=None) -> int:

@@ -101,6 +101,7 @@ def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threa
         "matched": matched_settings(spec, dataset, batch_size, threads, in_process),
         "known_differences": known_differences(spec),
         "defaults_diff": defaults.table(spec),
+        "analysis": spec.analysis.model_dump(mode="json"),
         "frameworks": per_framework,
         "spec": spec.model_dump(mode="json"),
     }

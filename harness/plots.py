@@ -1,4 +1,4 @@
-"""Training curves with both frameworks overlaid: per framework the mean over seeds, and a min–max band over seeds
+"""Training curves with both frameworks overlaid: per framework the mean over seeds, and the 95 % confidence band of that mean (t distribution)
 when there are several. matplotlib is imported inside the functions so that importing the harness stays cheap."""
 
 import io
@@ -47,13 +47,23 @@ def _draw_framework(axis, rows: pd.DataFrame, label: str, style: dict) -> None:
     axis.plot(by_seed.index, by_seed.mean(axis=1), label=label, marker="o" if len(by_seed) <= 30 else None,
               markersize=4, **style)
     if by_seed.shape[1] > 1:
-        axis.fill_between(by_seed.index, by_seed.min(axis=1), by_seed.max(axis=1), color=style["color"],
-                          alpha=0.15, linewidth=0, zorder=1)
+        low, high = confidence_band(by_seed)
+        axis.fill_between(by_seed.index, low, high, color=style["color"], alpha=0.15, linewidth=0, zorder=1)
+
+
+def confidence_band(by_seed: pd.DataFrame, confidence: float = 0.95):
+    """Per epoch the t-interval of the mean over the seeds present: (low, high); one seed gives no band."""
+    from scipy import stats
+
+    count = by_seed.notna().sum(axis=1)
+    half = stats.t.ppf(0.5 + confidence / 2, (count - 1).clip(lower=1)) * by_seed.std(axis=1, ddof=1) / np.sqrt(count)
+    mean = by_seed.mean(axis=1)
+    return mean - half.fillna(0), mean + half.fillna(0)
 
 
 def _legend_label(framework: str, rows: pd.DataFrame) -> str:
     seeds = rows["seed"].nunique()
-    return f"{framework}: mean and min–max of {seeds} seeds" if seeds > 1 else f"{framework}: 1 seed"
+    return f"{framework}: mean and 95% CI of {seeds} seeds" if seeds > 1 else f"{framework}: 1 seed"
 
 
 def _use_log_scale(metric: str, values: pd.Series) -> bool:

@@ -182,6 +182,19 @@ def _hyperparameters(manifest: dict) -> list[str]:
     return lines
 
 
+def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> list[str]:
+    from harness.analysis import comparison_table, target_table
+
+    table, note = comparison_table(summary, manifest)
+    lines = ["## Statistics over seeds", "", note, ""]
+    if not table.empty:
+        lines += [table.to_markdown(index=False), ""]
+    targets, target_note = target_table(history, manifest)
+    if not targets.empty:
+        lines += ["## Time to target", "", target_note, "", targets.to_markdown(index=False), ""]
+    return lines
+
+
 def _defaults_diff(manifest: dict) -> list[str]:
     rows = manifest.get("defaults_diff")
     if not rows:
@@ -193,7 +206,7 @@ def _defaults_diff(manifest: dict) -> list[str]:
 
 def render_markdown(out_dir) -> str:
     """report.md's text for a results folder; links the curve PNGs that `write_report` writes beside it."""
-    _, summary, manifest = _read(Path(out_dir))
+    history, summary, manifest = _read(Path(out_dir))
     table = side_by_side(summary, manifest)
     aligns = ("left",) + ("right",) * len(table.columns)
     plots_md = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for _, name in _plot_files(manifest)]
@@ -202,7 +215,8 @@ def render_markdown(out_dir) -> str:
         "Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.", "",
         table.to_markdown(colalign=aligns), "",
         *_unfinished(summary),
-        "## Curves", "", "Mean over seeds; the band spans min to max over seeds.", "",
+        *_statistics(history, summary, manifest),
+        "## Curves", "", "Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution).", "",
         *[f"{plot}\n" for plot in plots_md],
         "## What was matched", "", *_bullets(manifest.get("matched", {})), "",
         "## Known differences", "", *[f"- {note}" for note in manifest.get("known_differences", [])], "",
@@ -214,10 +228,16 @@ def render_markdown(out_dir) -> str:
 
 
 def write_report(out_dir) -> Path:
-    """Writes the curve PNGs and report.md into `out_dir` (each atomically); returns the path of report.md."""
+    """Writes the curve PNGs, report.md, report.html (self-contained) and report.tex (a booktabs table) into
+    `out_dir`, each atomically; returns the path of report.md."""
     out_dir = Path(out_dir)
     history, _, manifest = _read(out_dir)
     for metric, name in _plot_files(manifest):
         label = plots.METRIC_LABELS.get(metric, metric)
         plots.curves(history, metric, out_dir / name, f"{manifest.get('name', '')}: {label}")
+    from harness.render_html import render_html
+    from harness.render_latex import render_latex
+
+    atomic.write_text(out_dir / "report.tex", render_latex(out_dir))
+    atomic.write_text(out_dir / "report.html", render_html(out_dir))
     return atomic.write_text(out_dir / "report.md", render_markdown(out_dir))

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness import atomic, data, init, manifest, results
 from harness.errors import SpecError
+from harness.progress import Progress, live_wanted
 from harness.spec import Spec
 from harness.validate import parse_spec
 
@@ -101,19 +102,27 @@ def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, i
     log(f"{spec.name}: {dataset.n_train} training / {len(dataset.x_val)} validation / {len(dataset.x_test)} test "
         f"samples; frameworks {', '.join(spec.frameworks)}; seeds {spec.seeds}")
     runs = []
-    with tempfile.TemporaryDirectory(prefix="harness-") as work:
-        work = Path(work)
-        data.save(dataset, work / "data.npz")
-        for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None):
-            prefix = f"[{job['framework']} seed {job['seed']}]"
-            if in_process:
-                result = run_in_process(job, lambda line: log(f"{prefix} {line}"))
-            else:
-                result = run_in_subprocess(job, work / f"{job['framework']}-seed{job['seed']}.job.json", log)
-            if result["status"] != "ok":
-                log(f"{prefix} {result['status']}" + (f": {result['error']}" if result.get("error") else ""))
-            atomic.write_json(out / "runs" / f"{job['framework']}-seed{job['seed']}.json", result)
-            runs.append(result)
+    progress = Progress([(fw, seed) for seed in spec.seeds for fw in spec.frameworks], live=live_wanted(), echo=log)
+    try:
+        with tempfile.TemporaryDirectory(prefix="harness-") as work:
+            work = Path(work)
+            data.save(dataset, work / "data.npz")
+            for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None):
+                run_id = (job["framework"], job["seed"])
+                prefix = f"[{job['framework']} seed {job['seed']}] "
+
+                def show(line, run_id=run_id, prefix=prefix):
+                    progress.line(*run_id, line.removeprefix(prefix))
+
+                if in_process:
+                    result = run_in_process(job, show)
+                else:
+                    result = run_in_subprocess(job, work / f"{job['framework']}-seed{job['seed']}.job.json", show)
+                progress.finish(*run_id, result["status"], result.get("error", ""))
+                atomic.write_json(out / "runs" / f"{job['framework']}-seed{job['seed']}.json", result)
+                runs.append(result)
+    finally:
+        progress.close()
     history, summary = results.tables(runs, dataset.target.metric, dataset.n_train)
     facts = manifest.build(spec, dataset, runs, data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_csv(out / "history.csv", history)

@@ -109,6 +109,23 @@ class EarlyStopping(Frozen):
     restore_best_weights: bool = False
 
 
+class TargetSpec(Frozen):
+    """Time to target: epochs and seconds until `split`'s `metric` reaches `value`."""
+
+    metric: Literal["loss", "accuracy", "mae"]
+    value: float
+    split: Literal["train", "val"] = "val"
+
+
+class Analysis(Frozen):
+    """How the report compares the frameworks (used when rendering; changing it needs no retraining)."""
+
+    margins: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        {}, description="equivalence margin per summary column, e.g. {test_accuracy: 0.01}; defaults: 1 point of "
+                        "accuracy, 5 % relative for losses and errors, 0.01 for R^2")
+    target: Optional[TargetSpec] = None
+
+
 def _batch_size(value):
     if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
@@ -135,6 +152,7 @@ class Spec(Frozen):
     seeds: list[int] = Field([0], min_length=1)
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
+    analysis: Analysis = Analysis()
     optimizer_defaults: Literal["matched", "native"] = Field(
         "matched", description="matched: every optimizer hyperparameter passed to both; native: only those the "
                                "spec states, each framework's own defaults for the rest (a naive port)")

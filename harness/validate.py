@@ -41,9 +41,9 @@ def _is_label(item) -> bool:
     return any(mark in str(item) for mark in "[-")
 
 
-def _one_line(error: ValidationError) -> SpecError:
+def _one_line(error: ValidationError, prefix: str = "") -> SpecError:
     first = error.errors(include_url=False)[0]
-    field = _field_path(first["loc"])
+    field = ".".join(part for part in (prefix, _field_path(first["loc"])) if part)
     message = first["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
     message = re.sub(r"^expected (greater|less)", r"expected a value \1", message)
     if first["type"] == "missing":

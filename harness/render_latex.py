@@ -1,0 +1,73 @@
+"""report.tex: the side-by-side table as a booktabs LaTeX table, ready to paste into a paper. Pure functions of the
+results folder's data files; nothing here imports a framework."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from harness.report import _read, side_by_side
+
+# Characters that LaTeX reads as commands, and the Unicode the report's cells and labels use, in text mode.
+_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "±": r"$\pm$", "²": r"$^{2}$", "³": r"$^{3}$", "−": r"$-$", "–": "--", "—": "---", "·": r"$\cdot$",
+    "×": r"$\times$", "µ": r"$\mu$", "μ": r"$\mu$", "≈": r"$\approx$", "≤": r"$\leq$", "≥": r"$\geq$",
+}
+_ESCAPE_PATTERN = re.compile("|".join(re.escape(char) for char in _ESCAPES))
+_LABEL_PATTERN = re.compile(r"[A-Za-z0-9:._/-]+")
+
+
+def escape(text: str) -> str:
+    """`text` as LaTeX text-mode source: special characters escaped, ±, ², − and friends as math."""
+    return _ESCAPE_PATTERN.sub(lambda match: _ESCAPES[match.group()], str(text))
+
+
+def _row(cells) -> str:
+    return " & ".join(escape(cell) for cell in cells) + r" \\"
+
+
+def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs `table` float of the side-by-side table (figures as rows, frameworks as columns).
+
+    table: `harness.report.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
+    escaped here. label: the \\label key, letters, digits and `:._/-` only. Returns LaTeX source that needs
+    \\usepackage{booktabs}, ending in a newline.
+    """
+    if not _LABEL_PATTERN.fullmatch(label):
+        raise ValueError(f"Invalid value for argument label. Expected letters, digits and ':._/-'. "
+                         f"Received: label={label!r}")
+    lines = [
+        r"% Requires \usepackage{booktabs} in the preamble.",
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}",
+        r"\toprule",
+        _row([table.index.name or "", *table.columns]),
+        r"\midrule",
+        *[_row([figure, *cells]) for figure, cells in zip(table.index, table.itertuples(index=False))],
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _caption(manifest: dict, summary: pd.DataFrame) -> str:
+    name = manifest.get("name", "results")
+    dataset = (manifest.get("spec", {}).get("data") or {}).get("dataset")
+    frameworks = " and ".join(dict.fromkeys(summary["framework"]))
+    seeds = ", ".join(str(seed) for seed in dict.fromkeys(summary["seed"]))
+    return (f"Experiment {name}{f' ({dataset})' if dataset else ''}: {frameworks}, seeds {seeds}. "
+            f"Mean ± std over the seeds that finished; one seed shows the mean alone.")
+
+
+def render_latex(out_dir) -> str:
+    """report.tex's text for a results folder: the side-by-side table with a caption naming the experiment,
+    its seeds and frameworks, labelled tab:<experiment name>."""
+    _, summary, manifest = _read(Path(out_dir))
+    label = "tab:" + re.sub(r"[^A-Za-z0-9:._/-]+", "-", str(manifest.get("name", "results")))
+    return latex_table(side_by_side(summary, manifest), _caption(manifest, summary), label)
