@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None,
                      help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
     _analysis_arguments(run)
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="sweeps: local worker processes, or Ray tasks (a local Ray instance, or --address)")
+    run.add_argument("--jobs", type=int, default=1, help="sweeps, local executor: runs at a time")
+    run.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    run.add_argument("--retries", type=int, default=2, help="sweeps: retries of a run whose worker died")
+    run.add_argument("--force", action="store_true", help="sweeps: redo finished runs too")
     run.add_argument("--in-process", action="store_true",
                      help="train in this process instead of one fresh process per run (for debugging)")
 
@@ -154,6 +160,20 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def _run_sweep(spec, args) -> int:
+    import pandas as pd
+
+    from harness.runner import spec_dump, with_overrides
+    from harness.sweep_run import run_sweep
+
+    spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults)
+    out = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs, retries=args.retries,
+                    force=args.force, address=args.address, threads=args.threads)
+    print("\n" + (out / "sweep_report.md").read_text().split("## Against")[0].strip())
+    print(f"\nreport: {out / 'sweep_report.md'}")
+    return 0 if (pd.read_csv(out / "summary.csv")["status"] != "failed").all() else 1
+
+
 def cmd_run(args) -> int:
     from harness.runner import run, spec_dump
     from harness.validate import load_spec, parse_spec
@@ -161,6 +181,8 @@ def cmd_run(args) -> int:
     spec = load_spec(args.spec)
     if args.margin or args.target:
         spec = parse_spec({**spec_dump(spec), "analysis": _analysis(args, spec_dump(spec).get("analysis", {}))})
+    if spec.sweep or args.executor == "ray" or args.jobs > 1:
+        return _run_sweep(spec, args)
     results = run(spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
                   init_mode=args.init, optimizer_defaults=args.optimizer_defaults, in_process=args.in_process,
                   threads=args.threads)

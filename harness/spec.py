@@ -153,6 +153,10 @@ class Spec(Frozen):
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
     analysis: Analysis = Analysis()
+    sweep: Optional[dict[str, Annotated[list, Field(min_length=1)]]] = Field(
+        None, description="axes of a sweep: dotted spec path -> list of values, e.g. optimizer.learning_rate: "
+                          "[0.001, 0.01]; frameworks and seeds are axes automatically")
+    mode: Literal["product", "zip"] = Field("product", description="sweep: every combination, or the i-th values")
     optimizer_defaults: Literal["matched", "native"] = Field(
         "matched", description="matched: every optimizer hyperparameter passed to both; native: only those the "
                                "spec states, each framework's own defaults for the rest (a naive port)")

@@ -1,0 +1,138 @@
+"""Running a sweep: plans every (point, framework, seed) run, skips the finished ones, executes the rest with
+the local executor (--jobs parallel worker processes) or on Ray, retries runs whose worker died, and writes
+the sweep tables and report. The worker code and its results are the same whichever executor runs them."""
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from harness import atomic, data, init, manifest, results, runner, sweep
+from harness.errors import SpecError
+from harness.spec import Spec
+
+DIED = "worker process died"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _plan(points, out: Path, force: bool) -> tuple[list, list]:
+    """(every planned run, the runs still to do) as (point, framework, seed, key)."""
+    planned = [(point, framework, seed, sweep.run_key(point.spec, framework, seed))
+               for point in points for seed in point.spec.seeds for framework in point.spec.frameworks]
+    todo = [run for run in planned if force or sweep.finished_record(out, run[3]) is None]
+    return planned, todo
+
+
+def _jobs(todo, work: Path, threads: int) -> list[dict]:
+    """Worker jobs; prepared data and initial weights are made once per distinct data / (model, seed)."""
+    jobs, datasets = [], {}
+    for point, framework, seed, key in todo:
+        spec = point.spec
+        data_key = _digest([spec.data.model_dump(mode="json"), spec.model.input_shape, spec.loss,
+                            spec.model.layers[-1].model_dump(mode="json")])
+        if data_key not in datasets:
+            prepared = data.prepare(spec)
+            data.save(prepared, work / f"data-{data_key}.npz")
+            datasets[data_key] = prepared
+        weights_path = None
+        if spec.init == "matched":
+            weights_path = work / f"weights-{_digest([spec.model.model_dump(mode='json'), seed])}.npz"
+            if not weights_path.exists():
+                np.savez(weights_path, *init.initial_weights(spec.model, seed))
+        jobs.append({"spec": runner.spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
+                     "data_path": str(work / f"data-{data_key}.npz"),
+                     "weights_path": str(weights_path) if weights_path else None,
+                     "result_path": str(work / f"{key}.json"), "key": key, "point": point.index,
+                     "params": point.params, "n_train": datasets[data_key].n_train, "attempt": 1})
+    return jobs
+
+
+def run_local(jobs: list[dict], on_result, *, parallel: int, work: Path, log) -> None:
+    """Each job in its own worker process, `parallel` at a time."""
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = {pool.submit(runner.run_in_subprocess, job, work / f"{job['key']}-{job['attempt']}.job.json",
+                               lambda line, job=job: log(f"[{job['framework']} seed {job['seed']} point "
+                                                         f"{job['point']}] {line.split('] ', 1)[-1]}")): job
+                   for job in jobs}
+        for future in as_completed(futures):
+            on_result(futures[future], future.result())
+
+
+def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path, retries: int, log) -> None:
+    pending = jobs
+    while pending:
+        retry = []
+
+        def on_result(job, result):
+            record = {"key": job["key"], "point": job["point"], "params": job["params"], "n_train": job["n_train"],
+                      "attempts": job["attempt"], "contended": parallel > 1 or executor == "ray", **result}
+            if result["status"] == "failed" and DIED in result.get("error", "") and job["attempt"] <= retries:
+                log(f"run {job['key']} ({job['framework']} seed {job['seed']}): {result['error']}; retrying "
+                    f"(attempt {job['attempt'] + 1} of {retries + 1})")
+                retry.append({**job, "attempt": job["attempt"] + 1})
+                return
+            sweep.store(out, job["key"], record)
+
+        if executor == "ray":
+            from harness.ray_executor import run_jobs
+
+            run_jobs(pending, on_result, address=address, log=log)
+        else:
+            run_local(pending, on_result, parallel=parallel, work=work, log=log)
+        pending = retry
+
+
+def _tables(planned, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    histories, summaries = [], []
+    for point, framework, seed, key in planned:
+        path = out / "runs" / f"{key}.json"
+        if not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        metric = "accuracy" if point.spec.loss in ("categorical_crossentropy", "binary_crossentropy") else "mae"
+        history, summary = results.tables([record], metric, record.get("n_train", np.nan))
+        extra = {"point": point.index, **{f"sweep:{axis}": str(value) for axis, value in point.params.items()},
+                 "key": key, "attempts": record.get("attempts", 1), "contended": record.get("contended", False)}
+        histories.append(history.assign(**extra))
+        summaries.append(summary.assign(**extra))
+    return (pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
+            pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame())
+
+
+def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", jobs: int = 1, retries: int = 2,
+              force: bool = False, address=None, threads=None, log: Callable[[str], None] = print) -> Path:
+    """Runs the sweep into `out_dir` (default results/<name>/); returns the folder."""
+    if jobs < 1 or retries < 0:
+        raise SpecError("--jobs" if jobs < 1 else "--retries", f"expected a positive count; received {jobs}, {retries}")
+    if executor not in ("local", "ray"):
+        raise SpecError("--executor", f"expected 'local' or 'ray'; received {executor!r}")
+    points = sweep.expand(spec, raw)
+    out = Path(out_dir or Path("results") / spec.name)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    planned, todo = _plan(points, out, force)
+    log(f"{spec.name}: {len(points)} points, {len(planned)} runs; {len(planned) - len(todo)} already finished, "
+        f"{len(todo)} to run ({executor} executor)")
+    with tempfile.TemporaryDirectory(prefix="harness-sweep-") as work:
+        work = Path(work)
+        job_list = _jobs(todo, work, threads)
+        _execute(job_list, executor, jobs, address, work, out, retries, log)
+    history, summary = _tables(planned, out)
+    atomic.write_csv(out / "history.csv", history)
+    atomic.write_csv(out / "summary.csv", summary)
+    atomic.write_json(out / "sweep.json", {
+        "name": spec.name, "description": spec.description, "axes": spec.sweep, "mode": spec.mode,
+        "executor": executor, "jobs": jobs, "git_commit": manifest.git_commit(), "machine": manifest.machine(),
+        "points": [{"index": p.index, "params": p.params, "spec": p.spec.model_dump(mode="json")} for p in points]})
+    from harness.sweep_report import write_sweep_report
+
+    write_sweep_report(out)
+    return out
