@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None,
                      help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
     _analysis_arguments(run)
+    run.add_argument("--no-tensorboard", action="store_true",
+                     help="do not write TensorBoard event files (OUT/tensorboard/<framework>-seed<k>/)")
+    run.add_argument("--mlflow", metavar="URI", help="also log every run to this MLflow tracking URI "
+                                                     "(e.g. sqlite:///mlflow.db)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="sweeps: local worker processes, or Ray tasks (a local Ray instance, or --address)")
     run.add_argument("--jobs", type=int, default=1, help="sweeps, local executor: runs at a time")
@@ -88,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="the framework that wrote --weights")
     convert.add_argument("--weights", required=True, help="its weights file (.weights.h5 or .pt)")
     convert.add_argument("--out", required=True, help="the other framework's weights file to write")
+
+    mlflow = commands.add_parser("mlflow", help="log a results folder to MLflow: one run per framework and seed",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    mlflow.add_argument("out", help="results folder written by `harness run`")
+    mlflow.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow tracking URI")
+    mlflow.add_argument("--experiment", help="experiment name (default: the spec name)")
 
     compare = commands.add_parser("compare", help="several results folders in one table (one row per experiment)")
     compare.add_argument("out", nargs="+", help="results folders")
@@ -185,7 +195,11 @@ def cmd_run(args) -> int:
         return _run_sweep(spec, args)
     results = run(spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs,
                   init_mode=args.init, optimizer_defaults=args.optimizer_defaults, in_process=args.in_process,
-                  threads=args.threads)
+                  threads=args.threads, tensorboard=not args.no_tensorboard)
+    if args.mlflow:
+        from harness.tracking import log_to_mlflow
+
+        print(f"{len(log_to_mlflow(results.out_dir, args.mlflow))} runs logged to MLflow at {args.mlflow}")
     print()
     print(results.table().to_markdown())
     print(f"\nreport: {results.out_dir / 'report.md'}")
@@ -226,6 +240,15 @@ def _update_analysis(out: Path, args) -> None:
     atomic.write_json(out / "manifest.json", {**manifest, "analysis": analysis.model_dump(mode="json")})
 
 
+def cmd_mlflow(args) -> int:
+    from harness.results import require_folder
+    from harness.tracking import log_to_mlflow
+
+    run_ids = log_to_mlflow(require_folder(args.out), args.tracking_uri, args.experiment)
+    print(f"{len(run_ids)} MLflow runs logged to {args.tracking_uri}")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from harness import atomic
     from harness.compare import compare
@@ -244,17 +267,18 @@ def cmd_compare(args) -> int:
 def cmd_report(args) -> int:
     from harness.report import write_report
 
-    out = Path(args.out)
-    missing = [name for name in ("history.csv", "summary.csv", "manifest.json") if not (out / name).is_file()]
-    if missing:
-        raise SpecError("out", f"{out} is not a results folder: missing {', '.join(missing)}")
+    from harness.results import require_folder
+
+    out = require_folder(args.out)
     if args.margin or args.target:
         _update_analysis(out, args)
     print(f"report: {write_report(out)}")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "compare": cmd_compare, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "compare": cmd_compare,
+            "mlflow": cmd_mlflow, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema,
+            "report": cmd_report}
 
 
 def main(argv=None) -> int:

@@ -6,18 +6,14 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import comparison_table
-from harness.errors import SpecError
 from harness.report import side_by_side
-from harness.results import load_results
+from harness.results import load_results, require_folder
 
 _HEADLINE = {"classification": "test accuracy", "regression": "test MAE"}
 
 
 def _row(out_dir: Path) -> dict:
-    missing = [name for name in ("history.csv", "summary.csv", "manifest.json") if not (out_dir / name).is_file()]
-    if missing:
-        raise SpecError("compare", f"{out_dir} is not a results folder: missing {', '.join(missing)}")
-    results = load_results(out_dir)
+    results = load_results(require_folder(out_dir))
     manifest, table = results.manifest, side_by_side(results.summary, results.manifest)
     figure = _HEADLINE.get(manifest.get("task"), "test loss")
     row = {"experiment": manifest.get("name", out_dir.name), "figure": figure}

@@ -45,7 +45,7 @@ def _layer_rows(spec: Spec) -> list[dict]:
                  {"setting": "batch normalization epsilon", "keras": "1e-3", "torch": "1e-5",
                   "harness": "the spec's, on both"},
                  {"setting": "batch normalization running variance", "keras": "biased", "torch": "unbiased",
-                  "harness": "not matched (stated in the report)"}]
+                  "harness": "biased on both (PyTorch's moving statistics updated the Keras way)"}]
     if "dropout" in types:
         rows.append({"setting": "dropout masks", "keras": "TF stateless RNG", "torch": "torch generator",
                      "harness": "run: each its own; parity: one numpy mask per step"})

@@ -57,9 +57,9 @@ def known_differences(spec: Spec) -> list[str]:
                      "hyperparameter the spec does not state (see the defaults table), as a naive port would.")
     types = {layer.type for layer in spec.model.layers}
     if "batch_normalization" in types:
-        notes.append("Batch normalization: PyTorch stores the unbiased (n - 1) batch variance in its running "
-                     "variance, Keras the biased one; training-mode outputs agree, inference-mode outputs drift "
-                     "apart slightly as the moving statistics are updated.")
+        notes.append("Batch normalization: stock PyTorch stores the unbiased (n - 1) batch variance in its running "
+                     "variance, Keras the biased one; the harness updates PyTorch's moving statistics the Keras "
+                     "way, so inference-mode outputs agree too.")
     if types & {"lstm", "simple_rnn"}:
         notes.append("LSTM / SimpleRNN: PyTorch's second bias vector is held at zero and frozen, so both "
                      "frameworks train the same single bias (two trained biases would learn twice as fast).")

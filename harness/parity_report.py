@@ -64,8 +64,8 @@ def _markdown(result, forward: pd.DataFrame) -> str:
         "- **Optimizer update rule**, Keras' convention (Adam: epsilon added to sqrt(v) before the bias "
         "correction; RMSprop and Adagrad: epsilon inside the square root):", conventions,
         "- **Loss**: cross-entropy on logits, mean over the batch; the L1/L2 penalty added to the loss.",
-        "- **Compared**: trainable weights. Batch normalization's moving variance is not compared: PyTorch "
-        "stores the unbiased batch variance, Keras the biased one.",
+        "- **Compared**: trainable weights (batch normalization's moving statistics do not train; the layer "
+        "outputs in inference mode, which use them, are compared by `harness run`'s validation figures).",
         f"- **numpy reference**: {result.reference_note}", "",
         "## Defaults that differ between the frameworks", "",
         "What a naive port would use on each side, and what the harness sets.", "", defaults_table, "",

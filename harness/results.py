@@ -72,6 +72,17 @@ class Results:
         return f"Results({self.out_dir})\n{self.table().to_string()}"
 
 
+def require_folder(out_dir) -> Path:
+    """out_dir, if it holds what `harness run` writes; else the one-line error naming what is missing."""
+    from harness.errors import SpecError
+
+    out_dir = Path(out_dir)
+    missing = [name for name in ("history.csv", "summary.csv", "manifest.json") if not (out_dir / name).is_file()]
+    if missing:
+        raise SpecError("out", f"{out_dir} is not a results folder: missing {', '.join(missing)}")
+    return out_dir
+
+
 def load_results(out_dir) -> Results:
     """Reads a results folder back: history.csv, summary.csv and manifest.json."""
     import json

@@ -3,6 +3,7 @@ each in a fresh worker process by default, and writes the tables, manifest and r
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]):
 
 def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
         optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
-        tensorboard: bool = False, log: Callable[[str], None] = print):
+        tensorboard: bool = True, log: Callable[[str], None] = print):
     """Trains every (seed, framework) run of the spec and writes the results folder.
 
     Returns a `harness.results.Results` with the history and summary DataFrames and the manifest.
@@ -101,6 +102,8 @@ def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, i
     dataset = data.prepare(spec)
     log(f"{spec.name}: {dataset.n_train} training / {len(dataset.x_val)} validation / {len(dataset.x_test)} test "
         f"samples; frameworks {', '.join(spec.frameworks)}; seeds {spec.seeds}")
+    if tensorboard:
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)  # a rerun replaces the event files, as the CSVs
     runs = []
     progress = Progress([(fw, seed) for seed in spec.seeds for fw in spec.frameworks], live=live_wanted(), echo=log)
     try:

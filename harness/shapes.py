@@ -137,7 +137,8 @@ def infer(model: ModelSpec) -> list[LayerInfo]:
     infos, shape = [], tuple(model.input_shape)
     for index, layer in enumerate(model.layers):
         if layer.type == "embedding" and index > 0:
-            raise SpecError(f"model.layers[{index}]", "embedding must be the first layer (it takes integer ids)")
+            raise SpecError(f"model.layers[{index}]", f"embedding cannot take input of shape {list(shape)}: it must "
+                                                      "be the first layer (it takes integer ids)")
         try:
             out, params = _RULES[layer.type](layer, shape)
         except Impossible as error:

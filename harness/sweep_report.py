@@ -71,7 +71,10 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
             counts, stds = by_value.count().reindex(order), by_value.std(ddof=1).reindex(order)
             half = stats.t.ppf(0.975, (counts - 1).clip(lower=1)) * stds / np.sqrt(counts)
             x = np.arange(len(order))
-            axis_plot.plot(x, means, marker="o", label=framework, color=_COLORS.get(framework))
+            # the frameworks often coincide: tensorflow wide and solid, torch thin and dashed on top
+            wide = framework == "tensorflow"
+            axis_plot.plot(x, means, marker="o", label=framework, color=_COLORS.get(framework),
+                           linewidth=3.5 if wide else 1.5, linestyle="-" if wide else "--", zorder=2 if wide else 3)
             axis_plot.fill_between(x, means - half.fillna(0), means + half.fillna(0), alpha=0.15,
                                    color=_COLORS.get(framework), linewidth=0)
         axis_plot.set_xticks(np.arange(len(order)), order)

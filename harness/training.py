@@ -63,6 +63,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start}
         if not math.isfinite(loss):
             epochs.append(row)
+            on_epoch(row)
             status = "diverged"
             log(f"epoch {epoch + 1}: loss is {loss}, stopping (diverged)")
             break

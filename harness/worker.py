@@ -12,7 +12,7 @@ import traceback
 
 import numpy as np
 
-from harness import atomic, data, frameworks, training
+from harness import atomic, data, frameworks, tracking, training
 from harness.validate import parse_spec
 
 
@@ -25,17 +25,6 @@ def _load_weights(path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
-def _tensorboard_rows(writer, metric: str):
-    """on_epoch callback: one epoch's figures under the tags both frameworks share."""
-    def write(row: dict) -> None:
-        values = {"loss/train": row["loss"], f"{metric}/train": row["metric"],
-                  "time/epoch_seconds": row["epoch_seconds"]}
-        if "val_loss" in row:
-            values.update({"loss/val": row["val_loss"], f"{metric}/val": row["val_metric"]})
-        writer.scalars(row["epoch"], values)
-    return write
-
-
 def _train(job: dict, adapter, log) -> dict:
     spec = parse_spec(job["spec"])
     dataset = data.load(job["data_path"])
@@ -44,8 +33,8 @@ def _train(job: dict, adapter, log) -> dict:
         return training.fit(adapter, spec, dataset, job["seed"], weights, log=log)
     writer = frameworks.load_module(job["framework"], "tensorboard").open_writer(job["tensorboard_dir"])
     try:
-        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log,
-                            on_epoch=_tensorboard_rows(writer, dataset.target.metric))
+        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log, on_epoch=lambda row: writer.scalars(
+            row["epoch"], tracking.epoch_scalars(row, dataset.target.metric)))
     finally:
         writer.close()
 

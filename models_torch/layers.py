@@ -7,6 +7,7 @@ its parameters map to the canonical layout (Keras `get_weights()` order and shap
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from harness import registry
@@ -138,10 +139,14 @@ class Reshape(Block):
 
 
 class BatchNormalization(Block):
-    """torch BatchNorm over the channel axis (layout "first"). Keras momentum m is torch momentum 1 - m.
+    """torch BatchNorm over the channel axis (layout "first"), with Keras' moving statistics.
 
-    Keras' center and scale are independent, torch's affine is not: a switched-off part stays a frozen
-    constant (beta 0 or gamma 1), so it is neither trained nor counted.
+    Stock torch BatchNorm stores the unbiased (n - 1) batch variance in its running variance, Keras the biased
+    one; inference-mode outputs would drift apart after the first update. So in training the batch is normalized
+    by F.batch_norm and the moving statistics are updated here as Keras does: moving = m * moving + (1 - m) *
+    batch, with the biased variance (Keras momentum m; torch's own momentum argument is 1 - m and unused).
+    Keras' center and scale are independent, torch's affine is not: a switched-off part stays a frozen constant
+    (beta 0 or gamma 1), so it is neither trained nor counted.
     """
 
     wants = "first"
@@ -150,7 +155,7 @@ class BatchNormalization(Block):
         super().__init__()
         norm = nn.BatchNorm2d if len(info.input_shape) == 3 else nn.BatchNorm1d
         affine = layer.center or layer.scale
-        self.center, self.scale = layer.center, layer.scale
+        self.center, self.scale, self.momentum = layer.center, layer.scale, layer.momentum
         self.norm = norm(info.input_shape[-1], eps=layer.epsilon, momentum=1.0 - layer.momentum, affine=affine,
                          track_running_stats=True, dtype=torch.float32)
         if affine and not layer.scale:
@@ -158,8 +163,16 @@ class BatchNormalization(Block):
         if affine and not layer.center:
             self.norm.bias.requires_grad_(False)
 
-    def forward(self, x):
-        return self.norm(x)
+    def forward(self, x):  # (N, C, *spatial)
+        if not self.training:
+            return self.norm(x)
+        axes = [0, *range(2, x.dim())]
+        out = F.batch_norm(x, None, None, self.norm.weight, self.norm.bias, training=True, momentum=0.0,
+                           eps=self.norm.eps)
+        with torch.no_grad():
+            self.norm.running_mean.mul_(self.momentum).add_(x.mean(dim=axes) * (1.0 - self.momentum))
+            self.norm.running_var.mul_(self.momentum).add_(x.var(dim=axes, unbiased=False) * (1.0 - self.momentum))
+        return out
 
     def to_canonical(self):
         weights = [to_numpy(self.norm.weight)] if self.scale else []

@@ -1,0 +1,145 @@
+"""Experiment tracking outside the results folder: the TensorBoard tags both adapters write, reading event files
+back, and logging a finished results folder to MLflow.
+
+No framework, TensorBoard or MLflow import at module import time: each is imported inside the function that uses it.
+"""
+
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from harness import results
+from harness.errors import SpecError
+
+EVENT_COLUMNS = ["tag", "step", "value"]
+MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once
+
+
+def tensorboard_tag(split: str, metric: str) -> str:
+    """A history.csv (split, metric) as a TensorBoard tag: 'loss/train', 'accuracy/val', 'time/epoch_seconds'."""
+    return "time/epoch_seconds" if metric == "epoch_seconds" else f"{metric}/{split}"
+
+
+def mlflow_metric(split: str, metric: str) -> str:
+    """A history.csv (split, metric) as an MLflow metric name: 'train_loss', 'val_mae', 'epoch_seconds'."""
+    return metric if metric == "epoch_seconds" else f"{split}_{metric}"
+
+
+def epoch_scalars(row: dict, metric: str) -> dict[str, float]:
+    """One epoch row of `harness.training.fit` as {TensorBoard tag: value}.
+
+    Built from `results.history_rows`, so TensorBoard gets exactly the figures history.csv gets.
+    row: {"epoch", "loss", "metric", "epoch_seconds", "val_loss"?, "val_metric"?}; metric: 'accuracy' or 'mae'.
+    """
+    rows = results.history_rows({"framework": None, "seed": None, "epochs": [row]}, metric)
+    return {tensorboard_tag(r["split"], r["metric"]): float(r["value"]) for r in rows}
+
+
+def read_events(logdir) -> pd.DataFrame:
+    """Every scalar in one run's TensorBoard folder (e.g. DIR/tensorboard/torch-seed0), from either framework.
+
+    Returns a DataFrame with columns tag, step, value (float32 as written, widened to float64), sorted by tag
+    and step. Where TensorFlow is installed, TensorBoard's file reading imports it (seconds, once per process).
+    """
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    if not Path(logdir).is_dir():
+        raise FileNotFoundError(f"no TensorBoard folder at {logdir}")
+    # The plugin accumulator turns torch's simple_value scalars into tensors like TensorFlow's; 0 keeps every step.
+    accumulator = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    rows = [(tag, event.step, float(make_ndarray(event.tensor_proto)))
+            for tag in accumulator.Tags()["tensors"] for event in accumulator.Tensors(tag)]
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["tag", "step"], ignore_index=True)
+
+
+def flatten(value, prefix: str = "") -> dict[str, str]:
+    """Nested dicts and lists of dicts as {dotted key: str(value)}: {'model': {'layers': [{'units': 8}]}} ->
+    {'model.layers.0.units': '8'}. Lists of plain values stay one value: 'model.input_shape': '[4]'."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        items = enumerate(value)
+    else:
+        return {prefix: str(value)}
+    flat = {}
+    for key, item in items:
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _summary_figures(row: dict) -> dict[str, float]:
+    """The finite numbers of one summary.csv row: test figures, final epoch figures, timing, params, memory."""
+    return {name: float(value) for name, value in row.items()
+            if name != "seed" and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)}
+
+
+def _experiment_id(client, name: str, artifact_location: Optional[str]) -> str:
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name, artifact_location)
+
+
+def _chunks(items: list, size: int):
+    return (items[start:start + size] for start in range(0, len(items), size))
+
+
+def _run_metrics(history: pd.DataFrame, run: dict):
+    """(name, value, step) for one run: each history.csv row (step = epoch), then the summary figures (step 0)."""
+    mine = history[(history["framework"] == run["framework"]) & (history["seed"] == run["seed"])]
+    yield from ((mlflow_metric(row.split, row.metric), float(row.value), int(row.epoch)) for row in mine.itertuples())
+    yield from ((name, value, 0) for name, value in _summary_figures(run).items())
+
+
+def _log_run(client, experiment_id: str, run: dict, loaded: results.Results, artifacts: list[Path]) -> str:
+    from mlflow.entities import Metric, Param
+
+    framework, seed, status = run["framework"], int(run["seed"]), run["status"]
+    commit = loaded.manifest.get("git_commit") or ""
+    tags = {"framework": framework, "seed": str(seed), "status": status, "git_commit": commit,
+            "mlflow.source.git.commit": commit, "results_dir": str(loaded.out_dir.resolve())}
+    if isinstance(run.get("error"), str) and run["error"]:
+        tags["error"] = run["error"]
+    run_id = client.create_run(experiment_id, run_name=f"{framework}-seed{seed}", tags=tags).info.run_id
+    params = {**flatten(loaded.manifest["spec"]), "framework": framework, "seed": str(seed)}
+    for chunk in _chunks([Param(key, value) for key, value in params.items()], MLFLOW_BATCH["params"]):
+        client.log_batch(run_id, params=chunk)
+    now_ms = int(time.time() * 1000)
+    metrics = [Metric(name, value, now_ms, step) for name, value, step in _run_metrics(loaded.history, run)]
+    for chunk in _chunks(metrics, MLFLOW_BATCH["metrics"]):
+        client.log_batch(run_id, metrics=chunk)
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+    return run_id
+
+
+def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = None,
+                  artifact_location: Optional[str] = None) -> list[str]:
+    """Logs a finished results folder to MLflow: one run per (framework, seed). Returns the new run ids.
+
+    Each run gets params (the resolved spec from manifest.json as dotted keys, plus framework and seed), tags
+    (framework, seed, status, git_commit), per-epoch metrics from history.csv (train_loss, val_loss,
+    train_<metric>, val_<metric>, epoch_seconds; step = epoch), the summary.csv figures (test_*, final_*, timing;
+    step 0) and report.md, report.html and the report's PNGs as artifacts.
+
+    tracking_uri: e.g. 'sqlite:///mlflow.db' or 'http://host:5000'. experiment_name: default the spec name.
+    artifact_location: where a newly created experiment keeps artifacts (MLflow's default: ./mlruns).
+    Logging the same folder twice makes a second set of runs.
+    """
+    try:
+        from mlflow import MlflowClient
+    except ImportError:
+        raise SpecError("", "logging to MLflow needs mlflow-skinny, SQLAlchemy and alembic: "
+                            "pip install -e '.[tracking]'") from None
+    loaded = results.load_results(out_dir)
+    client = MlflowClient(tracking_uri)
+    experiment_id = _experiment_id(client, experiment_name or loaded.manifest["name"], artifact_location)
+    artifacts = [loaded.out_dir / name for name in ("report.md", "report.html") if (loaded.out_dir / name).is_file()]
+    artifacts += sorted(loaded.out_dir.glob("*.png"))
+    return [_log_run(client, experiment_id, run, loaded, artifacts)
+            for run in loaded.summary.to_dict("records")]
