@@ -133,6 +133,13 @@ def cmd_validate(args) -> int:
     from harness.validate import load_spec
 
     spec = load_spec(args.spec)
+    if spec.sweep:
+        from harness.runner import spec_dump
+        from harness.sweep import expand
+
+        points = expand(spec, spec_dump(spec))
+        print(f"{spec.name}: sweep of {len(points)} points ({spec.mode}); each valid. The first point:")
+        spec = points[0].spec
     dataset = data.prepare(spec)
     print(f"{spec.name}: valid")
     print(_layer_table(spec))

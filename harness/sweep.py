@@ -18,6 +18,7 @@ from harness.spec import Spec
 from harness.validate import parse_spec
 
 AUTOMATIC_AXES = ("frameworks", "seeds")
+LABEL_AXIS = "label"  # an axis that only names the points (useful in zip mode); it changes nothing in the spec
 FINISHED = ("ok", "diverged")  # a failed run is not finished: a rerun tries it again
 
 
@@ -65,6 +66,8 @@ def expand(spec: Spec, raw: dict) -> list[Point]:
     for index, params in enumerate(_combinations(spec)):
         point = copy.deepcopy(base)
         for axis, value in params.items():
+            if axis == LABEL_AXIS:
+                continue
             try:
                 _set_path(point, axis, value)
             except (KeyError, IndexError, ValueError, TypeError, AttributeError):

@@ -49,7 +49,7 @@ def _axis_values(summary: pd.DataFrame, axis: str) -> list[str]:
         return values  # e.g. batch sizes [1, 32, 'full']: kept in the sweep's order
 
 
-def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, path: Path) -> None:
+def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, path: Path, zipped: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +58,7 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
 
     from harness.plots import write_figure
 
-    others = [a for a in axes if a != axis]
+    others = [] if zipped else [a for a in axes if a != axis]
     groups = list(summary.groupby([f"sweep:{a}" for a in others])) if others else [((), summary)]
     panels = groups[:9]
     fig, plots = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
@@ -94,9 +94,10 @@ def write_sweep_report(out_dir) -> Path:
     summary = pd.read_csv(out / "summary.csv", dtype={f"sweep:{a}": str for a in facts["axes"]})
     axes, figure = list(facts["axes"]), _headline(summary)
     plots = []
-    for axis in axes:
+    # zip: the axes change together, so one plot against the first axis says it all
+    for axis in axes[:1] if facts["mode"] == "zip" else axes:
         name = f"sweep_{axis.replace('.', '_')}.png"
-        _facet_plot(summary, axis, axes, figure, out / name)
+        _facet_plot(summary, axis, axes, figure, out / name, facts["mode"] == "zip")
         plots.append(f"![{figure} against {axis}]({name})")
     table = point_table(summary, axes, figure)
     contended = summary["contended"].any()
