@@ -9,8 +9,11 @@ import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything can import TensorFlow
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 from harness import init, validate  # noqa: E402
 
@@ -78,3 +81,20 @@ def max_weight_difference(weights_a, weights_b) -> float:
     """Largest |a - b| over two lists of arrays in the canonical layout (shapes must agree)."""
     assert [w.shape for w in weights_a] == [w.shape for w in weights_b]
     return max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
+
+
+def write_spec(tmp_path, spec: dict, name: str = "spec.yaml") -> Path:
+    """The spec mapping as a YAML file in tmp_path."""
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def one_error_line(capsys) -> str:
+    """The CLI's error output: exactly one line starting 'error: ', no traceback, nothing on stdout."""
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert lines[0].startswith("error: ")
+    return lines[0]

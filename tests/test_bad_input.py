@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import one_error_line, write_spec
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,26 +68,12 @@ CASES = [
 ]
 
 
-def _write(tmp_path, spec) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def _one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "Traceback" not in captured.err
-    return lines[0]
-
-
 @pytest.mark.parametrize("case,mutate,expected", CASES, ids=[case[0] for case in CASES])
 def test_bad_spec_gets_one_line_and_status_2(tmp_path, capsys, case, mutate, expected):
     spec = copy.deepcopy(BASE)
     mutate(spec)
-    assert main(["validate", str(_write(tmp_path, spec))]) == 2
-    line = _one_error_line(capsys)
+    assert main(["validate", str(write_spec(tmp_path, spec))]) == 2
+    line = one_error_line(capsys)
     assert line.startswith("error: ")
     for fragment in expected:
         assert fragment in line, line
@@ -101,30 +88,30 @@ def test_malformed_yaml(tmp_path, capsys, text, expected):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     assert main(["validate", str(path)]) == 2
-    assert expected in _one_error_line(capsys)
+    assert expected in one_error_line(capsys)
 
 
 def test_malformed_json(tmp_path, capsys):
     path = tmp_path / "bad.json"
     path.write_text('{"name": "x",')
     assert main(["validate", str(path)]) == 2
-    assert "not valid JSON" in _one_error_line(capsys)
+    assert "not valid JSON" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_missing_file(tmp_path, capsys, command):
     assert main([command, str(tmp_path / "nope.yaml")]) == 2
-    assert "spec file not found" in _one_error_line(capsys)
+    assert "spec file not found" in one_error_line(capsys)
 
 
 def test_bad_command_line_values(tmp_path, capsys):
-    spec = _write(tmp_path, BASE)
+    spec = write_spec(tmp_path, BASE)
     assert main(["run", str(spec), "--epochs", "0", "--out", str(tmp_path / "out")]) == 2
-    assert "training.epochs" in _one_error_line(capsys)
+    assert "training.epochs" in one_error_line(capsys)
     assert main(["run", str(spec), "--threads", "0", "--out", str(tmp_path / "out")]) == 2
-    assert "--threads: expected at least 1; received 0" in _one_error_line(capsys)
+    assert "--threads: expected at least 1; received 0" in one_error_line(capsys)
     assert main(["report", str(tmp_path)]) == 2
-    assert "not a results folder" in _one_error_line(capsys)
+    assert "not a results folder" in one_error_line(capsys)
 
 
 def test_bad_run_leaves_existing_results_untouched(tmp_path, capsys):
@@ -134,15 +121,15 @@ def test_bad_run_leaves_existing_results_untouched(tmp_path, capsys):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     spec = copy.deepcopy(BASE)
     spec["model"]["layers"][2]["units"] = 7  # caught when the data are prepared, before anything is written
-    assert main(["run", str(_write(tmp_path, spec)), "--out", str(out)]) == 2
-    _one_error_line(capsys)
+    assert main(["run", str(write_spec(tmp_path, spec)), "--out", str(out)]) == 2
+    one_error_line(capsys)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_real_process_exit_status_and_no_traceback(tmp_path):
     spec = copy.deepcopy(BASE)
     spec["model"]["layers"][1]["rate"] = 1.5
-    done = subprocess.run([sys.executable, "-m", "harness", "run", str(_write(tmp_path, spec))],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(write_spec(tmp_path, spec))],
                           capture_output=True, text=True, cwd=tmp_path, env={**os.environ})
     assert done.returncode == 2
     assert done.stderr.strip() == "error: model.layers[1].rate: expected a float in [0, 1); received 1.5"

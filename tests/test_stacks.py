@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harness import shapes
+from conftest import one_error_line, write_spec
 from harness.cli import main
 from harness.spec import ModelSpec
 
@@ -192,24 +193,9 @@ ARGUMENT_INPUT = {"conv1d": (8, 1), "conv2d": (8, 8, 1), "max_pool1d": (8, 1), "
                   "simple_rnn": (5, 2), "lstm": (5, 2), "gru": (5, 2), "reshape": (12,), "embedding": (5,)}
 
 
-def _write(tmp_path, spec, name="spec.yaml"):
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def _one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "Traceback" not in captured.err and captured.out == ""
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 def _assert_rejected(tmp_path, capsys, spec, expected):
-    assert main(["validate", str(_write(tmp_path, spec))]) == 2
-    line = _one_error_line(capsys)
+    assert main(["validate", str(write_spec(tmp_path, spec))]) == 2
+    line = one_error_line(capsys)
     for fragment in expected:
         assert fragment in line, f"{fragment!r} missing from: {line}"
 
@@ -226,9 +212,9 @@ def test_bad_layer_argument_gets_one_line(tmp_path, capsys, case, layer, expecte
 
 def test_rejected_before_any_framework_is_imported(tmp_path):
     """Every bad spec above, validated in one fresh process: status 2 each time, and neither framework loaded."""
-    paths = [str(_write(tmp_path, _spec(shape, layers), f"stack{i}.yaml"))
+    paths = [str(write_spec(tmp_path, _spec(shape, layers), f"stack{i}.yaml"))
              for i, (_, shape, layers, _) in enumerate(BAD_STACKS)]
-    paths += [str(_write(tmp_path, _spec(ARGUMENT_INPUT[layer["type"]], [layer]), f"argument{i}.yaml"))
+    paths += [str(write_spec(tmp_path, _spec(ARGUMENT_INPUT[layer["type"]], [layer]), f"argument{i}.yaml"))
               for i, (_, layer, _) in enumerate(BAD_ARGUMENTS)]
     script = ("import json, sys\nfrom harness.cli import main\n"
               f"codes = [main(['validate', p]) for p in {paths!r}]\n"
