@@ -91,7 +91,9 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
 def write_sweep_report(out_dir) -> Path:
     out = Path(out_dir)
     facts = json.loads((out / "sweep.json").read_text())
-    summary = pd.read_csv(out / "summary.csv", dtype={f"sweep:{a}": str for a in facts["axes"]})
+    # axis values as written ("None", "full", "{'l1': 0.001}"): only empty cells are missing
+    summary = pd.read_csv(out / "summary.csv", dtype={f"sweep:{a}": str for a in facts["axes"]},
+                          keep_default_na=False, na_values=[""])
     axes, figure = list(facts["axes"]), _headline(summary)
     plots = []
     # zip: the axes change together, so one plot against the first axis says it all
