@@ -11,13 +11,18 @@ from models_tf.layers import LAYERS
 
 @contextlib.contextmanager
 def precision(dtype: str):
-    """Keras' float type while layers, losses and optimizers are made (they keep it), restored afterwards."""
-    previous = keras.config.floatx()
+    """Keras' float type while layers, losses and optimizers are made (they keep it), restored afterwards.
+
+    Both floatx and the global dtype policy: Keras fixes the policy from floatx the first time it is read, so
+    floatx alone would leave a float64 model computing in float32 in a process that built a float32 one first."""
+    previous, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
     try:
         yield
     finally:
         keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 def build_model(model_spec, seed: int = 0, dtype: str = "float32") -> keras.Sequential:

@@ -78,7 +78,9 @@ class Pool(Block):
                          ("average", 1): F.avg_pool1d, ("average", 2): F.avg_pool2d}[(self.kind, rank)]
         real_fraction = None  # (1, 1, *out_spatial)
         if self.kind == "average" and any(self.pad):
-            real_fraction = self._pool(F.pad(torch.ones((1, 1, *info.input_shape[:-1])), self.pad))
+            # computed in float64: the model's dtype (float32 or float64) rounds it once, when the model moves there
+            real_fraction = self._pool(F.pad(torch.ones((1, 1, *info.input_shape[:-1]), dtype=torch.float64),
+                                             self.pad))
         self.register_buffer("real_fraction", real_fraction, persistent=False)
 
     def _pool(self, x):

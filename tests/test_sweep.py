@@ -125,3 +125,21 @@ def test_sweep_from_the_command_line(tmp_path, capsys):
     assert (tmp_path / "out" / "sweep_optimizer_learning_rate.png").stat().st_size > 5000
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert sorted(summary["sweep:optimizer.learning_rate"]) == [0.01, 0.1] and summary["contended"].all()
+
+
+def test_local_and_ray_executors_give_identical_final_metrics(tmp_path):
+    """mlp_mnist1d over 2 learning rates x 2 frameworks x 2 seeds, 2 epochs: local processes, then a real local
+    Ray instance. Same worker code, one fresh process per run, one thread each: bit-identical figures."""
+    raw = yaml.safe_load((ROOT / "experiments" / "mlp_mnist1d.yaml").read_text())
+    raw.update(seeds=[0, 1], training={**raw["training"], "epochs": 2},
+               sweep={"optimizer.learning_rate": [0.001, 0.01]})
+    spec = parse_spec(raw)
+    figures = ["final_train_loss", "final_val_loss", "test_loss", "test_accuracy"]
+    tables = {}
+    for executor in ("local", "ray"):
+        out = run_sweep(spec, raw, tmp_path / executor, executor=executor, jobs=2, threads=1, log=lambda line: None)
+        summary = pd.read_csv(out / "summary.csv").sort_values(["key"]).reset_index(drop=True)
+        assert len(summary) == 8 and (summary["status"] == "ok").all()
+        tables[executor] = summary
+    assert list(tables["local"]["key"]) == list(tables["ray"]["key"])
+    pd.testing.assert_frame_equal(tables["local"][figures], tables["ray"][figures], check_exact=True)
