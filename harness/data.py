@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from harness import shapes
+from harness import shapes, timeseries
 from harness.errors import SpecError
 from harness.spec import DataSpec, Spec
 
@@ -37,6 +37,7 @@ class Dataset:
     target: Target
     target_mean: float = 0.0  # regression targets were scaled as (y - mean) / std when standardize_target
     target_std: float = 1.0
+    baseline_test: Optional[np.ndarray] = None  # a naive forecast of y_test (N, units), in original units
 
     @property
     def n_train(self) -> int:
@@ -161,6 +162,9 @@ def _target(spec: Spec, task: str, y: np.ndarray) -> Target:
 def _encode(y: np.ndarray, target: Target, name: str) -> np.ndarray:
     """Integer labels -> the arrays both frameworks train on; a label that does not fit the output is an error."""
     where = f"dataset {name!r}"
+    if len(y) == 0:  # an empty split (validation_split: 0) has nothing to check
+        sparse = target.label_format == "sparse"
+        return np.zeros((0,) if sparse else (0, target.units), np.int64 if sparse else np.float32)
     if target.task == "regression":
         y = y.reshape(len(y), -1).astype(np.float32)
         if y.shape[1] != target.units:
@@ -188,17 +192,46 @@ def _encode(y: np.ndarray, target: Target, name: str) -> np.ndarray:
     return np.eye(classes, dtype=np.float32)[labels]
 
 
+def _check_task(spec: Spec, task: str) -> None:
+    if task == "regression" and spec.loss in ("binary_crossentropy", "categorical_crossentropy"):
+        raise SpecError("loss", f"{spec.loss} needs class labels; dataset {spec.data.dataset!r} is a regression "
+                                f"dataset (allowed: mse, mae)")
+
+
+# ---------------------------------------------------------------------------------------------- time series
+
+def _prepare_series(spec: Spec) -> Dataset:
+    """Forecasting windows in time order (harness.timeseries), scaled with the training part's mean and std.
+
+    Inputs and targets are values of one series, so both use the same two numbers: `standardize` scales the
+    inputs, `standardize_target` the targets. The test set carries the naive last-value forecast as a baseline.
+    """
+    data = spec.data
+    _check_task(spec, "regression")
+    window = timeseries.window_length(data.dataset, spec.model.input_shape)
+    parts = timeseries.make_windows(timeseries.load_series(data.dataset), window, data.validation_split,
+                                    data.test_split)
+    x_shift, x_scale = (parts.mean, parts.std) if data.standardize else (0.0, 1.0)
+    y_shift, y_scale = (parts.mean, parts.std) if data.standardize_target else (0.0, 1.0)
+    target = _target(spec, "regression", parts.y[0])
+    xs = [_reshape((x - x_shift) / x_scale, spec.model.input_shape, data.dataset).astype(np.float32)
+          for x in parts.x]
+    ys = [_encode((y - y_shift) / y_scale, target, data.dataset) for y in parts.y]
+    return Dataset(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], target, y_shift, y_scale,
+                   baseline_test=timeseries.naive_last_value(parts.x[2]))
+
+
 # ------------------------------------------------------------------------------------------------- public
 
 def prepare(spec: Spec) -> Dataset:
     """Loads, splits, reshapes, scales and encodes the spec's dataset. Deterministic in `spec.data.seed`."""
     data = spec.data
+    if data.dataset in timeseries.SERIES:
+        return _prepare_series(spec)
     raw = load_raw(data)
     task = raw.task or ("classification" if spec.loss in ("binary_crossentropy", "categorical_crossentropy")
                         else "regression")
-    if task == "regression" and spec.loss in ("binary_crossentropy", "categorical_crossentropy"):
-        raise SpecError("loss", f"{spec.loss} needs class labels; dataset {data.dataset!r} is a regression dataset "
-                                f"(allowed: mse, mae)")
+    _check_task(spec, task)
     rng = np.random.default_rng([data.seed, 7])
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
@@ -235,8 +268,9 @@ def load(path: Path) -> Dataset:
     with np.load(path) as arrays:
         meta = ast.literal_eval(str(arrays["meta"]))
         mean, std = meta.pop("target_mean"), meta.pop("target_std")
+        baseline = arrays["baseline_test"] if "baseline_test" in arrays else None
         return Dataset(*(arrays[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")),
-                       Target(**meta), mean, std)
+                       Target(**meta), mean, std, baseline)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:

@@ -29,6 +29,9 @@ def test_set_figures(dataset: Dataset, predictions: np.ndarray) -> dict:
         return {"test_accuracy": accuracy(target.accuracy, dataset.y_test, predictions)}
     # Errors in the target's original units when the targets were standardized for training.
     scale, shift = dataset.target_std, dataset.target_mean
-    return regression_errors(dataset.y_test * scale + shift, predictions * scale + shift)
-
-
+    y_true = dataset.y_test * scale + shift
+    figures = regression_errors(y_true, predictions * scale + shift)
+    if dataset.baseline_test is not None:  # e.g. the last-value forecast of a time series, already in original units
+        baseline = regression_errors(y_true, dataset.baseline_test)
+        figures.update(baseline_test_mae=baseline["test_mae"], baseline_test_rmse=baseline["test_rmse"])
+    return figures

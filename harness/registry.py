@@ -82,6 +82,8 @@ DATASETS = {
     "moons": "scikit-learn make_moons, n_samples points, 2 features, 2 classes (binary)",
     "blobs": "scikit-learn make_blobs, n_samples points, n_features features, n_classes classes",
     "regression": "scikit-learn make_regression, n_samples points, n_features features, regression",
+    "sunspots": "yearly sunspot numbers 1700-2008 (statsmodels), 309 values; next-value forecasting, time-order split",
+    "co2": "weekly Mauna Loa CO2 1958-2001 (statsmodels), 2284 values; next-value forecasting, time-order split",
     "csv": "a CSV file: `path`, and `target` names the label column",
     "npz": "a NumPy .npz file: `path` with arrays x, y and optionally x_test, y_test",
 }
