@@ -52,7 +52,10 @@ def _fixed(decimals: int, scale: float = 1.0, unit: str = ""):
 _TEST_ROWS = {
     "classification": [("test_accuracy", "test accuracy", _fixed(2, 100.0, " %"))],
     "regression": [("test_mae", "test MAE", _sig(4)), ("test_rmse", "test RMSE", _sig(4)),
-                   ("test_r2", "test R²", _fixed(4))],
+                   ("test_r2", "test R²", _fixed(4)),
+                   # forecasting datasets only: the naive last-value forecast, the bar a model must clear
+                   ("baseline_test_mae", "naive last-value MAE", _sig(4)),
+                   ("baseline_test_rmse", "naive last-value RMSE", _sig(4))],
 }
 _METRIC_FORMATS = {"accuracy": _fixed(2, 100.0, " %"), "mae": _sig(4)}
 _METRIC_LABELS = {"accuracy": "accuracy", "mae": "MAE"}
