@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report import _plot_files, _read, _value, side_by_side
+from harness.report import _plot_files, _read, _value, side_by_side, unfinished_runs
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -81,15 +81,14 @@ def _header(manifest: dict, summary: pd.DataFrame) -> list[str]:
 
 
 def _unfinished(summary: pd.DataFrame) -> list[str]:
-    rows = summary[summary["status"] != "ok"]
-    if rows.empty:
+    runs = unfinished_runs(summary)
+    if not runs:
         return []
     lines = ["<h2>Runs that did not finish</h2>", "<ul>"]
-    for _, row in rows.iterrows():
-        error = "" if pd.isna(row.get("error")) else str(row["error"]).strip()
-        epochs = int(row["epochs_run"]) if pd.notna(row.get("epochs_run")) else "?"
-        head = (f"<strong>{escape(str(row['framework']))}</strong> seed {escape(str(row['seed']))}: "
-                f"{escape(str(row['status']))} after {epochs} epochs")
+    for run in runs:
+        error = run["error"]
+        head = (f"<strong>{escape(str(run['framework']))}</strong> seed {escape(str(run['seed']))}: "
+                f"{escape(str(run['status']))} after {run['epochs']} epochs")
         body = f"<pre>{escape(error)}</pre>" if "\n" in error else f": {escape(error or '(no error message)')}"
         lines.append(f"<li>{head}{body}</li>")
     return lines + ["</ul>"]

@@ -151,15 +151,24 @@ def _header(manifest: dict, summary: pd.DataFrame) -> list[str]:
     return lines + [" · ".join(facts), ""]
 
 
+def unfinished_runs(summary: pd.DataFrame) -> list[dict]:
+    """The runs whose status is not ok, as {framework, seed, status, epochs, error}: what both renderers list."""
+    runs = []
+    for _, row in summary[summary["status"] != "ok"].iterrows():
+        runs.append({"framework": row["framework"], "seed": row["seed"], "status": row["status"],
+                     "epochs": int(row["epochs_run"]) if pd.notna(row.get("epochs_run")) else "?",
+                     "error": "" if pd.isna(row.get("error")) else str(row["error"]).strip()})
+    return runs
+
+
 def _unfinished(summary: pd.DataFrame) -> list[str]:
-    rows = summary[summary["status"] != "ok"]
-    if rows.empty:
+    runs = unfinished_runs(summary)
+    if not runs:
         return []
     lines = ["## Runs that did not finish", ""]
-    for _, row in rows.iterrows():
-        error = "" if pd.isna(row.get("error")) else str(row["error"]).strip()
-        epochs = int(row["epochs_run"]) if pd.notna(row.get("epochs_run")) else "?"
-        head = f"- **{row['framework']}** seed {row['seed']}: {row['status']} after {epochs} epochs"
+    for run in runs:
+        error = run["error"]
+        head = f"- **{run['framework']}** seed {run['seed']}: {run['status']} after {run['epochs']} epochs"
         if "\n" in error:  # a traceback keeps its lines in an indented block
             lines += [head, "", "  ```", *[f"  {line}" for line in error.splitlines()], "  ```"]
         else:
