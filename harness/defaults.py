@@ -26,15 +26,16 @@ def _optimizer_rows(spec: Spec) -> list[dict]:
 def _layer_rows(spec: Spec) -> list[dict]:
     types = {layer.type for layer in spec.model.layers}
     rows = []
+    initial = "one numpy draw, both" if spec.init == "matched" else "each framework's own"
     if types & {"dense", "conv1d", "conv2d"}:
         rows += [{"setting": "dense/conv kernel initializer", "keras": "glorot_uniform",
                   "torch": "kaiming_uniform(a=sqrt(5)) = U(±1/sqrt(fan_in))",
-                  "harness": "one numpy draw, both" if spec.init == "matched" else "each framework's own"},
+                  "harness": initial},
                  {"setting": "dense/conv bias initializer", "keras": "zeros", "torch": "U(±1/sqrt(fan_in))",
-                  "harness": "one numpy draw, both" if spec.init == "matched" else "each framework's own"}]
+                  "harness": initial}]
     if types & {"lstm", "gru", "simple_rnn"}:
         rows += [{"setting": "recurrent initializers", "keras": "glorot_uniform / orthogonal / zeros",
-                  "torch": "U(±1/sqrt(units)) for every tensor", "harness": "one numpy draw"},
+                  "torch": "U(±1/sqrt(units)) for every tensor", "harness": initial},
                  {"setting": "recurrent biases", "keras": "one bias (GRU: two)", "torch": "two biases",
                   "harness": "second bias held at zero and frozen (LSTM/SimpleRNN)"},
                  {"setting": "recurrent batch axis", "keras": "batch first", "torch": "batch_first=False",
