@@ -1,4 +1,4 @@
-"""The command line: `harness run | validate | list | schema | report`.
+"""The command line: `harness run | bench | parity | convert | compare | mlflow | validate | list | schema | report`.
 
 Bad input of any kind ends in one line on stderr and exit status 2. No framework is imported here: `run`
 starts worker processes (or imports an adapter lazily with --in-process).
@@ -41,6 +41,36 @@ def _analysis(args, current: dict) -> dict:
         split, _, metric = name.rpartition(":")
         analysis["target"] = {"metric": metric, "value": value, "split": split or "val"}
     return analysis
+
+
+def _bench_parser(commands) -> None:
+    from harness.bench import MODES, SWEEP_ALIASES, Settings
+
+    defaults = Settings()
+    modes = sorted({mode for table in MODES.values() for mode in table})
+    bench = commands.add_parser("bench", help="training and inference speed of every framework and execution mode, "
+                                "each in a fresh process with the same threads, data and batch",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bench.add_argument("spec")
+    bench.add_argument("--repeats", type=int, default=defaults.repeats, help="timed repeats (median, IQR over them)")
+    bench.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="untimed steps first")
+    bench.add_argument("--steps", type=int, help="training steps per repeat (default: one pass over the training set)")
+    bench.add_argument("--threads", type=int, default=defaults.threads,
+                       help="intra- and inter-op threads, the same in every framework")
+    bench.add_argument("--device", choices=["cpu", "gpu", "auto"], default=defaults.device)
+    bench.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on a GPU, in every framework")
+    bench.add_argument("--frameworks", nargs="+", choices=list(MODES), default=list(defaults.frameworks))
+    bench.add_argument("--modes", nargs="+", metavar="MODE", help=f"execution modes (default: all): {', '.join(modes)}")
+    bench.add_argument("--steps-per-execution", type=int, default=defaults.steps_per_execution,
+                       help="N of the Keras modes spe and xla_spe")
+    bench.add_argument("--large-batch", type=int, default=defaults.large_batch, help="the large inference batch")
+    bench.add_argument("--infer-calls", type=int, default=defaults.infer_calls,
+                       help="timed inference calls at batch 1 (a tenth of them, at least 5, at the large batch)")
+    bench.add_argument("--matmul-size", type=int, help="side of the square matmul for the peak (default 1024 on the "
+                                                       "CPU, 4096 on a GPU)")
+    bench.add_argument("--sweep", metavar="AXIS=V1,V2,...", help=f"scaling: AXIS one of {', '.join(SWEEP_ALIASES)} "
+                                                                 f"or a dotted path into the spec")
+    bench.add_argument("--out", help="bench folder (default: results/bench/<spec name>)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("out", nargs="+", help="results folders")
     compare.add_argument("--save", help="also write the table to this .md or .csv file")
 
+    _bench_parser(commands)
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")
     validate.add_argument("spec")
     commands.add_parser("list", help="datasets, layers, activations, losses, optimizers, experiments")
@@ -271,6 +302,24 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import pandas as pd
+
+    from harness.bench import Settings, parse_sweep, run_bench
+    from harness.validate import load_spec
+
+    settings = Settings(repeats=args.repeats, warmup_steps=args.warmup_steps, steps=args.steps,
+                        threads=args.threads, device=args.device, tf32=args.tf32,
+                        frameworks=tuple(args.frameworks), modes=tuple(args.modes) if args.modes else None,
+                        steps_per_execution=args.steps_per_execution, large_batch=args.large_batch,
+                        infer_calls=args.infer_calls, matmul_size=args.matmul_size,
+                        sweep=parse_sweep(args.sweep) if args.sweep else None).check()
+    out = run_bench(load_spec(args.spec), settings, args.out, command="harness bench " + " ".join(sys.argv[2:]))
+    print("\n" + (out / "bench.md").read_text().split("![throughput]")[0].strip())
+    print(f"\nreport: {out / 'bench.md'}")
+    return 1 if pd.read_csv(out / "summary.csv")["status"].eq("failed").any() else 0
+
+
 def cmd_report(args) -> int:
     from harness.report import write_report
 
@@ -283,7 +332,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "parity": cmd_parity, "convert": cmd_convert, "compare": cmd_compare,
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "parity": cmd_parity, "convert": cmd_convert, "compare": cmd_compare,
             "mlflow": cmd_mlflow, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema,
             "report": cmd_report}
 

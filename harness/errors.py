@@ -7,3 +7,8 @@ class SpecError(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class Unavailable(Exception):
+    """A measurement that cannot run on this machine (a GPU asked of a framework build without one): reported as
+    skipped, with this reason, rather than as a failure."""

@@ -13,6 +13,7 @@ import traceback
 import numpy as np
 
 from harness import atomic, data, frameworks, tracking, training
+from harness.errors import Unavailable
 from harness.validate import parse_spec
 
 
@@ -68,12 +69,18 @@ def _import(job: dict, adapter, log) -> dict:
     return {"status": "ok"}
 
 
-KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import}
+def _bench(job: dict, adapter, log) -> dict:
+    from harness.bench_measure import measure
+
+    return measure(job, adapter, log)
+
+
+KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import, "bench": _bench}
 
 
 def execute(job: dict, log=None) -> dict:
     """Runs one job and returns its result; a crash inside it becomes status 'failed' with the error."""
-    prefix = f"[{job['framework']} seed {job['seed']}]"
+    prefix = f"[{job['label']}]" if job.get("label") else f"[{job['framework']} seed {job['seed']}]"
     log = log or (lambda line: print(f"{prefix} {line}", flush=True))
     result = {"framework": job["framework"], "seed": job["seed"]}
     try:
@@ -81,6 +88,8 @@ def execute(job: dict, log=None) -> dict:
         result["threads"] = adapter.configure(job["threads"], job["seed"])
         result["versions"] = adapter.versions()
         result.update(KINDS[job.get("kind", "train")](job, adapter, log))
+    except Unavailable as reason:  # e.g. a GPU asked of a CPU-only build: skipped, with the reason
+        result.update(status="skipped", error=str(reason))
     except Exception as error:  # reported as a failed run; the other runs go on
         traceback.print_exc(file=sys.stderr)
         result.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
@@ -93,6 +102,7 @@ def main(argv=None) -> int:
     job_path = (argv or sys.argv[1:])[0]
     with open(job_path) as handle:
         job = json.load(handle)
+    os.environ.update(job.get("environment", {}))  # before any framework is imported (threads, visible devices)
     result = execute(job)
     atomic.write_json(job["result_path"], result)
     return 0 if result["status"] != "failed" else 1

@@ -1,4 +1,8 @@
-"""The TensorFlow/Keras adapter: the same function names as `models_torch`, in Keras 3 on TensorFlow."""
+"""The TensorFlow/Keras adapter: the same function names as `models_torch`, in Keras 3 on TensorFlow.
+
+Its model, layer and training modules use only `keras.*`, so `models_keras_torch` runs the same code on Keras'
+PyTorch backend; TensorFlow itself is imported where it is needed (Keras imports it anyway on this backend).
+"""
 
 import os
 
@@ -6,7 +10,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from models_tf.model import (build_model, count_params, get_weights, load_weights, save_weights,  # noqa: E402
                              set_weights)
@@ -18,6 +21,11 @@ __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights",
 
 def configure(threads: int, seed: int) -> dict:
     """Thread counts (only possible before TensorFlow's first op) and the global seeds."""
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":  # KERAS_BACKEND was set otherwise before this import
+        raise RuntimeError(f"models_tf needs Keras on TensorFlow; this process runs Keras on "
+                           f"{keras.backend.backend()}")
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -29,4 +37,6 @@ def configure(threads: int, seed: int) -> dict:
 
 
 def versions() -> dict:
+    import tensorflow as tf
+
     return {"tensorflow": tf.__version__, "keras": keras.__version__}

@@ -80,7 +80,10 @@ def _metric(target):
 
 
 class Trainer:
-    def __init__(self, spec, model, target):
+    """execution: Keras compile arguments that choose how the steps run (run_eagerly, jit_compile,
+    steps_per_execution), from `harness bench`'s modes table; None keeps the graph mode `harness run` uses."""
+
+    def __init__(self, spec, model, target, execution: dict | None = None):
         self.model, self.target = model, target
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
@@ -89,6 +92,10 @@ class Trainer:
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.
         self.compile_arguments = dict(run_eagerly=False, steps_per_execution=1, jit_compile=False,
                                       auto_scale_loss=False)
+        unknown = set(execution or {}) - {"run_eagerly", "steps_per_execution", "jit_compile"}
+        if unknown:
+            raise ValueError(f"unknown Keras execution settings {sorted(unknown)}")
+        self.compile_arguments.update(execution or {})
         model.compile(optimizer=optimizer_class(**self.optimizer_kwargs), loss=loss_class(**self.loss_kwargs),
                       metrics=[_metric(target)], loss_weights=None, weighted_metrics=None, **self.compile_arguments)
 
@@ -136,5 +143,5 @@ def _plain(value):
     return repr(value)
 
 
-def make_trainer(spec, model, target) -> Trainer:
-    return Trainer(spec, model, target)
+def make_trainer(spec, model, target, execution: dict | None = None) -> Trainer:
+    return Trainer(spec, model, target, execution)

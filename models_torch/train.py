@@ -97,8 +97,20 @@ def _metric_sum(target, out, y) -> torch.Tensor:
 
 
 class Trainer:
-    def __init__(self, spec, model, target):
+    """execution: {"compile": True} runs the model through torch.compile (`harness bench`'s compile mode); None or
+    {} is eager PyTorch. Batches go to the device the model's parameters are on."""
+
+    def __init__(self, spec, model, target, execution: dict | None = None):
         self.model, self.target = model, target
+        unknown = set(execution or {}) - {"compile"}
+        if unknown:
+            raise ValueError(f"unknown PyTorch execution settings {sorted(unknown)}")
+        self.execution = {"compile": False, **(execution or {})}
+        # Every torch.compile argument stated: the default backend (inductor), no CUDA graphs, shapes specialised
+        # first and made dynamic only if they change (torch's own rule, stated here rather than inherited).
+        self.forward = (torch.compile(model, fullgraph=False, dynamic=None, backend="inductor", mode="default")
+                        if self.execution["compile"] else model)
+        self.device = next(model.parameters()).device
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
@@ -108,14 +120,14 @@ class Trainer:
 
     def _outputs(self, x):
         """(what the loss takes, the model's output) for a batch."""
-        raw = self.model(x, logits=self.on_logits)
+        raw = self.forward(x, logits=self.on_logits)
         output = self.model.blocks[-1].activation(raw) if self.on_logits else raw
         return raw, output
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
         """One pass over (x, y) in the given order. Returns (loss, metric), or stops at the first non-finite loss."""
         self.model.train()
-        x_all, y_all = torch.from_numpy(x), torch.from_numpy(y)
+        x_all, y_all = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
         loss_sum = metric_sum = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x_all[start:start + batch_size], y_all[start:start + batch_size]
@@ -138,8 +150,8 @@ class Trainer:
         loss_sum = metric_sum = 0.0
         penalty = self.model.penalty().item()
         for start in range(0, len(x), self.eval_batch_size):
-            xb = torch.from_numpy(x[start:start + self.eval_batch_size])
-            yb = torch.from_numpy(y[start:start + self.eval_batch_size])
+            xb = torch.from_numpy(x[start:start + self.eval_batch_size]).to(self.device)
+            yb = torch.from_numpy(y[start:start + self.eval_batch_size]).to(self.device)
             raw, output = self._outputs(xb)
             loss_sum += (self.loss_fn(raw, yb).item() + penalty) * len(xb)
             metric_sum += _metric_sum(self.target, output, yb).item()
@@ -148,7 +160,7 @@ class Trainer:
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
-        parts = [self.model(torch.from_numpy(x[s:s + self.eval_batch_size])).numpy()
+        parts = [self.forward(torch.from_numpy(x[s:s + self.eval_batch_size]).to(self.device)).cpu().numpy()
                  for s in range(0, len(x), self.eval_batch_size)]
         return np.concatenate(parts)
 
@@ -173,5 +185,5 @@ def _plain(value):
     return value
 
 
-def make_trainer(spec, model, target) -> Trainer:
-    return Trainer(spec, model, target)
+def make_trainer(spec, model, target, execution: dict | None = None) -> Trainer:
+    return Trainer(spec, model, target, execution)

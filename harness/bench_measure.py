@@ -1,0 +1,83 @@
+"""One (framework, execution mode) measurement, run inside a fresh worker process (`harness.worker`, kind 'bench').
+
+Order inside the process: data into memory (untimed) -> build, compile and the first step (time to first step)
+-> warm-up steps (untimed) -> R timed repeats of `steps` training steps -> inference latency at batch 1 and at
+a large batch -> the matrix-multiply peak, in this framework, with the same threads. Training goes through the
+adapter's own `make_trainer(...).train_epoch`, the code `harness run` times, so the harness' overhead is in the
+figures.
+"""
+
+import time
+
+import numpy as np
+
+from harness import data, frameworks, shapes
+from harness.data import batch_size_of, epoch_order
+from harness.validate import parse_spec
+
+
+def _tiled(dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n training samples in the harness' first-epoch order, repeated when the training set is smaller.
+    x (n, *input_shape), y (n, ...)."""
+    order = epoch_order(0, 0, dataset.n_train)
+    rows = order[np.arange(n) % dataset.n_train]
+    return np.ascontiguousarray(dataset.x_train[rows]), np.ascontiguousarray(dataset.y_train[rows])
+
+
+def _latencies(infer, x: np.ndarray, calls: int, warmup: int = 5) -> list[float]:
+    """Seconds per inference call on x, one call at a time, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        infer(x)
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        infer(x)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def measure(job: dict, adapter, log) -> dict:
+    """The figures of one (framework, mode): raw samples, not summaries (the report summarizes)."""
+    bench = frameworks.load_module(job["framework"], "bench")
+    device = bench.setup_device(job["device"], job["tf32"])
+    spec = parse_spec(job["spec"])
+    dataset = data.load(job["data_path"])
+    batch = batch_size_of(spec, dataset.n_train)
+    steps = job["steps"] or max(1, dataset.n_train // batch)
+    x, y = _tiled(dataset, max(steps, job["warmup_steps"], 1) * batch)
+    ready_seconds = time.time() - job["launched_at"]  # process start, imports and data, before any model exists
+
+    start = time.perf_counter()
+    model = bench.to_device(adapter.build_model(spec.model, seed=spec.seeds[0]), job["device"])
+    trainer = adapter.make_trainer(spec, model, dataset.target, execution=job["execution"])
+    trainer.train_epoch(x[:batch], y[:batch], batch)
+    bench.synchronize()
+    first_step_seconds = time.perf_counter() - start
+    log(f"first step after {first_step_seconds:.2f} s")
+
+    if job["warmup_steps"]:
+        trainer.train_epoch(x[:job["warmup_steps"] * batch], y[:job["warmup_steps"] * batch], batch)
+    step_seconds = []
+    for repeat in range(job["repeats"]):
+        start = time.perf_counter()
+        trainer.train_epoch(x[:steps * batch], y[:steps * batch], batch)
+        bench.synchronize()
+        step_seconds.append((time.perf_counter() - start) / steps)
+        log(f"repeat {repeat + 1}/{job['repeats']}: {1000 * step_seconds[-1]:.3f} ms per step")
+
+    infer = bench.inference_function(trainer)
+    large = _tiled(dataset, job["large_batch"])[0]
+    infer_batch1_seconds = _latencies(infer, x[:1], job["infer_calls"])
+    infer_large_seconds = _latencies(infer, large, max(5, job["infer_calls"] // 10))
+    matmul_gflops = bench.matmul_gflops(job["matmul_size"], 10)
+    return {"status": "ok", "device": device, "batch_size": batch, "steps": steps,
+            "params": adapter.count_params(model), "params_expected": shapes.count_params(spec.model),
+            "ready_seconds": ready_seconds, "first_step_seconds": first_step_seconds,
+            "train_step_seconds": step_seconds, "infer_batch1_seconds": infer_batch1_seconds,
+            "infer_large_seconds": infer_large_seconds, "matmul_gflops": matmul_gflops,
+            "execution": trainer_execution(trainer)}
+
+
+def trainer_execution(trainer) -> dict:
+    """How the steps actually ran, read back from the trainer (Keras compile arguments or torch's settings)."""
+    return dict(getattr(trainer, "compile_arguments", None) or getattr(trainer, "execution", {}))
