@@ -86,8 +86,8 @@ class Settings:
         known = sorted({mode for framework in self.frameworks for mode in MODES[framework]})
         for mode in self.modes or ():
             if mode not in known:
-                raise SpecError("--modes", f"unknown mode {mode!r} for frameworks {', '.join(self.frameworks)}; "
-                                           f"expected one of {', '.join(known)}")
+                raise SpecError("--modes", f"expected modes of {', '.join(self.frameworks)}: {', '.join(known)}; "
+                                           f"received {mode!r}")
         return self
 
     def runs(self) -> list[tuple[str, str]]:
@@ -186,15 +186,22 @@ def execution(framework: str, mode: str, settings: Settings) -> dict:
     return settings_of_mode
 
 
-def _job(spec: Spec, framework: str, mode: str, settings: Settings, device: str, work: Path, run_id: str) -> dict:
+def bench_job(spec: Spec, framework: str, mode: str, settings: Settings, device: str, data_path: Path,
+              result_path: Path) -> dict:
+    """The worker's job for one (framework, mode) measurement; `launched_at` is stamped when it starts."""
     return {"kind": "bench", "label": f"{framework} {mode}", "framework": framework, "seed": spec.seeds[0],
-            "threads": settings.threads, "spec": spec_dump(spec), "data_path": str(work / f"data-{run_id}.npz"),
-            "result_path": str(work / f"{run_id}.json"), "device": device, "tf32": settings.tf32,
+            "threads": settings.threads, "spec": spec_dump(spec), "data_path": str(data_path),
+            "result_path": str(result_path), "device": device, "tf32": settings.tf32,
             "execution": execution(framework, mode, settings), "repeats": settings.repeats,
             "warmup_steps": settings.warmup_steps, "steps": settings.steps, "large_batch": settings.large_batch,
             "infer_calls": settings.infer_calls,
             "matmul_size": settings.matmul_size or (4096 if device == "gpu" else 1024),
             "environment": environment(settings, device)}
+
+
+def run_bench_job(job: dict, job_path: Path, log: Callable[[str], None]) -> dict:
+    """One measurement in a fresh worker process, started now."""
+    return run_in_subprocess({**job, "launched_at": time.time()}, job_path, lambda line: log("  " + line))
 
 
 def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str], None] = print,
@@ -220,10 +227,9 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
                 f"{settings.threads} thread(s); {len(pairs)} (framework, mode) runs, each in a fresh process")
             for framework, mode in pairs:
                 run_id = f"{framework}-{mode}" + (f"-{index}" if settings.sweep else "")
-                job = _job(point, framework, mode, settings, device, work, data_id)
-                job["result_path"] = str(work / f"{run_id}.json")
-                job["launched_at"] = time.time()
-                result = run_in_subprocess(job, work / f"{run_id}.job.json", lambda line: log("  " + line))
+                job = bench_job(point, framework, mode, settings, device, work / f"data-{data_id}.npz",
+                                work / f"{run_id}.json")
+                result = run_bench_job(job, work / f"{run_id}.job.json", log)
                 record = {**result, "mode": mode, "sweep_value": value, "point": index,
                           "spec_name": point.name, "n_train": dataset.n_train,
                           "train_flops_per_sample": flops.training_flops(point.model), "order": len(records)}
