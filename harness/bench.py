@@ -57,6 +57,7 @@ SWEEP_ALIASES = {"batch_size": "training.batch_size", "sequence_length": "model.
 class Settings:
     """Everything `harness bench` takes besides the spec; `check()` validates it once, at the edge."""
     repeats: int = 7
+    rounds: int = 3                    # fresh processes per (framework, mode), interleaved
     warmup_steps: int = 10
     steps: Optional[int] = None        # training steps per timed repeat; None: one pass over the training set
     threads: int = 1
@@ -71,7 +72,7 @@ class Settings:
     sweep: Optional[tuple] = field(default=None)  # (axis, (value, ...))
 
     def check(self) -> "Settings":
-        minimum = {"repeats": 3, "warmup_steps": 0, "steps": 1, "threads": 1, "steps_per_execution": 1,
+        minimum = {"repeats": 3, "rounds": 1, "warmup_steps": 0, "steps": 1, "threads": 1, "steps_per_execution": 1,
                    "large_batch": 1, "infer_calls": 1, "matmul_size": 16}
         for name, least in minimum.items():
             value = getattr(self, name)
@@ -206,36 +207,41 @@ def run_bench_job(job: dict, job_path: Path, log: Callable[[str], None]) -> dict
 
 def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str], None] = print,
               command: str = "") -> Path:
-    """Measures every (sweep point, framework, mode) one after another and writes the bench folder. Returns it."""
+    """Measures every (round, sweep point, framework, mode) one after another and writes the bench folder.
+
+    Rounds interleave: each round measures every (point, framework, mode) once, in a fresh process, so slow drifts
+    of the machine's speed fall on all of them alike; the report pools a run's samples over the rounds."""
     from harness.bench_report import write_bench
 
     settings = settings.check()
     device = resolve_device(settings.device)
     out = Path(out_dir or Path("results") / "bench" / spec.name)
-    grid = points(spec, settings.sweep)
-    pairs = settings.runs()
+    grid, pairs = points(spec, settings.sweep), settings.runs()
     shutil.rmtree(out / "runs", ignore_errors=True)  # a rerun replaces the measurements, never mixes them
     records = []
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as work:
         work = Path(work)
-        for index, (value, point) in enumerate(grid):
+        sizes = []
+        for index, (_, point) in enumerate(grid):
             dataset = data.prepare(point)
-            data_id = f"point{index}"
-            data.save(dataset, work / f"data-{data_id}.npz")
-            where = f" ({settings.sweep[0]}={value})" if settings.sweep else ""
-            log(f"{point.name}{where}: {dataset.n_train} training samples in memory; device {device}, "
-                f"{settings.threads} thread(s); {len(pairs)} (framework, mode) runs, each in a fresh process")
-            for framework, mode in pairs:
-                run_id = f"{framework}-{mode}" + (f"-{index}" if settings.sweep else "")
-                job = bench_job(point, framework, mode, settings, device, work / f"data-{data_id}.npz",
-                                work / f"{run_id}.json")
-                result = run_bench_job(job, work / f"{run_id}.job.json", log)
-                record = {**result, "mode": mode, "sweep_value": value, "point": index,
-                          "spec_name": point.name, "n_train": dataset.n_train,
-                          "train_flops_per_sample": flops.training_flops(point.model), "order": len(records)}
-                atomic.write_json(out / "runs" / f"{run_id}.json", record)
-                records.append(record)
-                log(_finished_line(framework, mode, record))
+            data.save(dataset, work / f"data-point{index}.npz")
+            sizes.append(dataset.n_train)
+        log(f"{spec.name}: {len(grid)} point(s) x {len(pairs)} (framework, mode) runs x {settings.rounds} round(s), "
+            f"each in a fresh process; device {device}, {settings.threads} thread(s)")
+        for round_index in range(settings.rounds):
+            for index, (value, point) in enumerate(grid):
+                for framework, mode in pairs:
+                    run_id = f"{framework}-{mode}-point{index}-round{round_index}"
+                    job = bench_job(point, framework, mode, settings, device, work / f"data-point{index}.npz",
+                                    work / f"{run_id}.json")
+                    result = run_bench_job(job, work / f"{run_id}.job.json", log)
+                    record = {**result, "mode": mode, "sweep_value": value, "point": index, "round": round_index,
+                              "spec_name": point.name, "n_train": sizes[index],
+                              "train_flops_per_sample": flops.training_flops(point.model), "order": len(records)}
+                    atomic.write_json(out / "runs" / f"{run_id}.json", record)
+                    records.append(record)
+                    where = f" {settings.sweep[0]}={value}" if settings.sweep else ""
+                    log(f"round {round_index + 1}/{settings.rounds}{where} " + _finished_line(framework, mode, record))
     facts = {"spec": spec_dump(spec), "settings": {**asdict(settings), "device_resolved": device},
              "machine": manifest.machine(), "git_commit": manifest.git_commit(), "command": command,
              "cpu_count": os.cpu_count(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

@@ -7,6 +7,8 @@ adapter's own `make_trainer(...).train_epoch`, the code `harness run` times, so 
 figures.
 """
 
+import contextlib
+import gc
 import time
 
 import numpy as np
@@ -24,15 +26,28 @@ def _tiled(dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(dataset.x_train[rows]), np.ascontiguousarray(dataset.y_train[rows])
 
 
+@contextlib.contextmanager
+def _no_collection():
+    """Python's cyclic garbage collector collected before and paused during a timed region (as `timeit` does),
+    so a collection triggered by one framework's allocations does not land in some repeats and not others."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _latencies(infer, x: np.ndarray, calls: int, warmup: int = 5) -> list[float]:
     """Seconds per inference call on x, one call at a time, after `warmup` untimed calls."""
     for _ in range(warmup):
         infer(x)
     seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        infer(x)
-        seconds.append(time.perf_counter() - start)
+    with _no_collection():
+        for _ in range(calls):
+            start = time.perf_counter()
+            infer(x)
+            seconds.append(time.perf_counter() - start)
     return seconds
 
 
@@ -59,10 +74,11 @@ def measure(job: dict, adapter, log) -> dict:
         trainer.train_epoch(x[:job["warmup_steps"] * batch], y[:job["warmup_steps"] * batch], batch)
     step_seconds = []
     for repeat in range(job["repeats"]):
-        start = time.perf_counter()
-        trainer.train_epoch(x[:steps * batch], y[:steps * batch], batch)
-        bench.synchronize()
-        step_seconds.append((time.perf_counter() - start) / steps)
+        with _no_collection():
+            start = time.perf_counter()
+            trainer.train_epoch(x[:steps * batch], y[:steps * batch], batch)
+            bench.synchronize()
+            step_seconds.append((time.perf_counter() - start) / steps)
         log(f"repeat {repeat + 1}/{job['repeats']}: {1000 * step_seconds[-1]:.3f} ms per step")
 
     infer = bench.inference_function(trainer)

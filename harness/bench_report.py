@@ -17,15 +17,41 @@ RAW_FIGURES = ("ready_seconds", "first_step_seconds", "train_step_seconds", "inf
 
 
 def raw_samples(records: list[dict], axis) -> pd.DataFrame:
-    """Long table: one row per sample (framework, mode, sweep value, figure, index, value)."""
+    """Long table: one row per sample (framework, mode, sweep value, round, figure, index, value)."""
     rows = []
     for record in records:
         for figure in RAW_FIGURES:
             values = record.get(figure)
             for index, value in enumerate(values if isinstance(values, list) else [values] if values else []):
                 rows.append({"framework": record["framework"], "mode": record["mode"], "sweep_axis": axis,
-                             "sweep_value": record["sweep_value"], "figure": figure, "index": index, "value": value})
-    return pd.DataFrame(rows, columns=["framework", "mode", "sweep_axis", "sweep_value", "figure", "index", "value"])
+                             "sweep_value": record["sweep_value"], "round": record.get("round", 0),
+                             "figure": figure, "index": index, "value": value})
+    return pd.DataFrame(rows, columns=["framework", "mode", "sweep_axis", "sweep_value", "round", "figure", "index",
+                                       "value"])
+
+
+POOLED = ("train_step_seconds", "infer_batch1_seconds", "infer_large_seconds", "matmul_gflops")
+PER_PROCESS = ("ready_seconds", "first_step_seconds", "peak_rss_mb")
+
+
+def pool_rounds(records: list[dict]) -> list[dict]:
+    """One record per (point, framework, mode): sample lists concatenated over the rounds, per-process figures
+    (first step, start-up, peak RSS) as the median over the rounds' processes. A failed round fails the run."""
+    groups: dict = {}
+    for record in records:
+        groups.setdefault((record["point"], record["framework"], record["mode"]), []).append(record)
+    pooled = []
+    for group in groups.values():
+        bad = [record for record in group if record["status"] != "ok"]
+        merged = {**group[0], "rounds": len(group)}
+        if bad:
+            merged.update(status=bad[0]["status"], error=bad[0].get("error", ""))
+        else:
+            merged.update({name: [v for record in group for v in record[name]] for name in POOLED})
+            merged.update({name: float(np.median([record[name] for record in group])) for name in PER_PROCESS})
+            merged["round_step_medians"] = [summarize(record["train_step_seconds"])["median"] for record in group]
+        pooled.append(merged)
+    return pooled
 
 
 def _row(record: dict) -> dict:
@@ -41,7 +67,9 @@ def _row(record: dict) -> dict:
     achieved = record["train_flops_per_sample"] * samples_per_second / 1e9
     return {**row, "device": record["device"], "intra_op_threads": record["threads"]["intra_op_threads"],
             "inter_op_threads": record["threads"]["inter_op_threads"], "batch_size": record["batch_size"],
-            "steps_per_repeat": record["steps"], "repeats": step["n"], "ready_seconds": record["ready_seconds"],
+            "steps_per_repeat": record["steps"], "rounds": record["rounds"], "repeats": step["n"],
+            "round_medians_ms": " ".join(f"{1000 * v:.3f}" for v in record["round_step_medians"]),
+            "ready_seconds": record["ready_seconds"],
             "first_step_seconds": record["first_step_seconds"], "step_ms_median": 1000 * step["median"],
             "step_ms_q1": 1000 * step["q1"], "step_ms_q3": 1000 * step["q3"], "step_ms_iqr": 1000 * step["iqr"],
             "step_spread_percent": step["spread_percent"], "samples_per_second": samples_per_second,
@@ -56,7 +84,7 @@ def _row(record: dict) -> dict:
 def summary_table(records: list[dict]) -> pd.DataFrame:
     """One row per (sweep value, framework, mode), with speed-ups against the framework's default mode and
     against the reference: the first framework's default mode at the same sweep value."""
-    table = pd.DataFrame([_row(record) for record in records])
+    table = pd.DataFrame([_row(record) for record in pool_rounds(records)])
     if "samples_per_second" not in table:
         table["samples_per_second"] = np.nan
     speed = {(r.framework, r.mode, r.point): r.samples_per_second for r in table.itertuples()}
@@ -89,6 +117,7 @@ def _training_rows(table: pd.DataFrame, reference: str) -> pd.DataFrame:
                      "step (ms), median": _number(row.step_ms_median, 3),
                      "IQR (ms)": f"{_number(row.step_ms_q1, 3)} – {_number(row.step_ms_q3, 3)}",
                      "spread": f"{_number(row.step_spread_percent, 1)} %",
+                     "each round's median (ms)": row.round_medians_ms,
                      "samples/s": _number(row.samples_per_second, 0),
                      "× own default": _number(row.speedup_vs_default),
                      f"× {reference}": _number(row.speedup_vs_reference)})
@@ -134,8 +163,9 @@ def _settings_lines(facts: dict, table: pd.DataFrame) -> list[str]:
         f"- **Libraries:** {facts.get('versions', '')}; harness commit `{facts['git_commit']}`",
         f"- **Threads:** {settings['threads']} asked of every framework; intra/inter-op reported back: "
         f"{', '.join(threads) or '–'}",
-        f"- **Training:** batch {batch}, {steps} steps per timed repeat, {settings['repeats']} repeats after "
-        f"{settings['warmup_steps']} warm-up steps; steps_per_execution N = {settings['steps_per_execution']}",
+        f"- **Training:** batch {batch}, {steps} steps per timed repeat; {settings['rounds']} rounds (a fresh "
+        f"process each) x {settings['repeats']} repeats after {settings['warmup_steps']} warm-up steps, pooled; "
+        f"steps_per_execution N = {settings['steps_per_execution']}",
         f"- **Inference:** {settings['infer_calls']} calls at batch 1, {max(5, settings['infer_calls'] // 10)} at "
         f"batch {settings['large_batch']}, one call at a time after 5 warm-up calls",
         f"- **Command:** `{facts['command']}`" if facts.get("command") else "",
@@ -145,13 +175,17 @@ def _settings_lines(facts: dict, table: pd.DataFrame) -> list[str]:
 
 METHOD = """## How this was measured
 
-- Each (framework, mode) ran in its own fresh process, one after another. The data was in memory before any
+- Each (framework, mode) ran in its own fresh process, one after another, once per round; the rounds
+  interleave (every run of round 1, then every run of round 2, ...) and the samples are pooled over them, so a
+  slow drift of the machine's speed falls on all runs alike and the spread includes process-to-process
+  differences. The data was in memory before any
   timing started; every framework got the same batch size, samples in the same order, and the same thread count
   for intra- and inter-op work, set before its first op (and OMP/MKL variables, set before import).
 - **First step** covers building the model, compiling it (tracing, XLA or torch.compile) and the first training
   step. **Step time** is the time of one timed repeat (`steps` training steps through the harness' own
   `train_epoch`, as `harness run` trains) divided by its steps; warm-up steps are not counted. The median and the
-  interquartile range are over the repeats; *spread* is IQR / median.
+  interquartile range are over the repeats; *spread* is IQR / median. Python's garbage collector runs before
+  each timed repeat and is paused during it, as `timeit` does.
 - **Inference** times one call at a time (Keras `predict_on_batch`; PyTorch `forward` under `no_grad` in eval
   mode), including the copy of the result to the host.
 - **FLOPs** count the matrix products of the spec's layers (multiply-add = 2 FLOPs, training = 3 × forward);

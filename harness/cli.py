@@ -53,6 +53,8 @@ def _bench_parser(commands) -> None:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bench.add_argument("spec")
     bench.add_argument("--repeats", type=int, default=defaults.repeats, help="timed repeats (median, IQR over them)")
+    bench.add_argument("--rounds", type=int, default=defaults.rounds,
+                       help="fresh processes per (framework, mode), interleaved; samples pooled over them")
     bench.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="untimed steps first")
     bench.add_argument("--steps", type=int, help="training steps per repeat (default: one pass over the training set)")
     bench.add_argument("--threads", type=int, default=defaults.threads,
@@ -308,7 +310,7 @@ def cmd_bench(args) -> int:
     from harness.bench import Settings, parse_sweep, run_bench
     from harness.validate import load_spec
 
-    settings = Settings(repeats=args.repeats, warmup_steps=args.warmup_steps, steps=args.steps,
+    settings = Settings(repeats=args.repeats, rounds=args.rounds, warmup_steps=args.warmup_steps, steps=args.steps,
                         threads=args.threads, device=args.device, tf32=args.tf32,
                         frameworks=tuple(args.frameworks), modes=tuple(args.modes) if args.modes else None,
                         steps_per_execution=args.steps_per_execution, large_batch=args.large_batch,

@@ -186,9 +186,22 @@ def test_summary_table_speedups_and_achieved_flops():
     assert (raw[raw["figure"] == "train_step_seconds"].groupby(["framework", "mode"]).size() == 3).all()
 
 
+def test_rounds_are_pooled_and_a_failed_round_fails_the_run():
+    records = [_record("torch", "eager", [0.001, 0.002, 0.003]), _record("torch", "eager", [0.004, 0.005, 0.006]),
+               _record("torch", "compile", [0.001] * 3), _record("torch", "compile", [], status="failed")]
+    records[1]["first_step_seconds"], records[1]["peak_rss_mb"] = 3.0, 700.0
+    table = bench_report.summary_table(records).set_index("mode")
+    assert table.loc["eager", "repeats"] == 6 and table.loc["eager", "rounds"] == 2
+    assert table.loc["eager", "step_ms_median"] == pytest.approx(3.5)       # of the six pooled samples
+    assert table.loc["eager", "round_medians_ms"] == "2.000 5.000"
+    assert table.loc["eager", "first_step_seconds"] == pytest.approx(2.0)   # median of 1.0 and 3.0
+    assert table.loc["eager", "peak_rss_mb"] == pytest.approx(600.0)
+    assert table.loc["compile", "status"] == "failed" and table.loc["compile", "error"] == "boom"
+
+
 # ---- real runs: every framework, each (framework, mode) in a fresh process ----
 
-FAST = ["--repeats", "3", "--warmup-steps", "1", "--steps", "3", "--infer-calls", "5", "--matmul-size", "64",
+FAST = ["--rounds", "1", "--repeats", "3", "--warmup-steps", "1", "--steps", "3", "--infer-calls", "5", "--matmul-size", "64",
         "--large-batch", "64"]
 
 
@@ -208,7 +221,8 @@ def test_bench_end_to_end_all_frameworks(tmp_path):
     steps = raw[raw["figure"] == "train_step_seconds"]
     assert (steps.groupby(["framework", "mode"]).size() == 3).all() and (steps["value"] > 0).all()
     assert (raw[raw["figure"] == "infer_batch1_seconds"].groupby(["framework", "mode"]).size() == 5).all()
-    runs = {path.stem: json.loads(path.read_text()) for path in (out / "runs").glob("*.json")}
+    runs = {path.stem.removesuffix("-point0-round0"): json.loads(path.read_text())
+            for path in (out / "runs").glob("*.json")}
     assert runs["tensorflow-spe"]["execution"]["steps_per_execution"] == 2
     assert runs["tensorflow-eager"]["execution"]["run_eagerly"] is True
     assert runs["keras_torch-default"]["versions"]["torch"].startswith("2.")  # Keras really ran on torch
