@@ -57,7 +57,8 @@ SWEEP_ALIASES = {"batch_size": "training.batch_size", "sequence_length": "model.
 class Settings:
     """Everything `harness bench` takes besides the spec; `check()` validates it once, at the edge."""
     repeats: int = 7
-    rounds: int = 3                    # fresh processes per (framework, mode), interleaved
+    rounds: int = 2                    # fresh processes per (framework, mode)
+    interleave: bool = True            # the runs' workers take turns, one timed repeat each (bench_turns)
     warmup_steps: int = 10
     steps: Optional[int] = None        # training steps per timed repeat; None: one pass over the training set
     threads: int = 1
@@ -85,10 +86,11 @@ class Settings:
             if value not in allowed:
                 raise SpecError(f"--{name}", f"expected one of {', '.join(allowed)}; received {value!r}")
         known = sorted({mode for framework in self.frameworks for mode in MODES[framework]})
+        qualified = {f"{framework}:{mode}" for framework in self.frameworks for mode in MODES[framework]}
         for mode in self.modes or ():
-            if mode not in known:
-                raise SpecError("--modes", f"expected modes of {', '.join(self.frameworks)}: {', '.join(known)}; "
-                                           f"received {mode!r}")
+            if mode not in known and mode not in qualified:
+                raise SpecError("--modes", f"expected modes of {', '.join(self.frameworks)}: {', '.join(known)}, "
+                                           f"or FRAMEWORK:MODE for one framework's; received {mode!r}")
         return self
 
     def runs(self) -> list[tuple[str, str]]:
@@ -96,7 +98,8 @@ class Settings:
         pairs = []
         for framework in self.frameworks:
             ordered = sorted(MODES[framework], key=lambda mode: mode != DEFAULT_MODES[framework])
-            pairs += [(framework, mode) for mode in ordered if not self.modes or mode in self.modes]
+            pairs += [(framework, mode) for mode in ordered
+                      if not self.modes or mode in self.modes or f"{framework}:{mode}" in self.modes]
         if not pairs:
             raise SpecError("--modes", f"no mode of {', '.join(self.frameworks)} is among {', '.join(self.modes)}")
         return pairs
@@ -205,6 +208,16 @@ def run_bench_job(job: dict, job_path: Path, log: Callable[[str], None]) -> dict
     return run_in_subprocess({**job, "launched_at": time.time()}, job_path, lambda line: log("  " + line))
 
 
+def _measure(jobs: list[tuple[dict, Path]], settings: Settings, log: Callable[[str], None]) -> list[dict]:
+    """The jobs' results: their workers taking turns (see harness.bench_turns), or one after another."""
+    if not settings.interleave:
+        return [run_bench_job(job, job_path, log) for job, job_path in jobs]
+    from harness.bench_turns import measure_interleaved
+
+    return measure_interleaved([({**job, "interleave": True}, job_path) for job, job_path in jobs],
+                               settings.repeats, lambda line: log("  " + line))
+
+
 def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str], None] = print,
               command: str = "") -> Path:
     """Measures every (round, sweep point, framework, mode) one after another and writes the bench folder.
@@ -230,11 +243,11 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
             f"each in a fresh process; device {device}, {settings.threads} thread(s)")
         for round_index in range(settings.rounds):
             for index, (value, point) in enumerate(grid):
-                for framework, mode in pairs:
-                    run_id = f"{framework}-{mode}-point{index}-round{round_index}"
-                    job = bench_job(point, framework, mode, settings, device, work / f"data-point{index}.npz",
-                                    work / f"{run_id}.json")
-                    result = run_bench_job(job, work / f"{run_id}.job.json", log)
+                run_ids = [f"{framework}-{mode}-point{index}-round{round_index}" for framework, mode in pairs]
+                jobs = [(bench_job(point, framework, mode, settings, device, work / f"data-point{index}.npz",
+                                   work / f"{run_id}.json"), work / f"{run_id}.job.json")
+                        for (framework, mode), run_id in zip(pairs, run_ids)]
+                for (framework, mode), run_id, result in zip(pairs, run_ids, _measure(jobs, settings, log)):
                     record = {**result, "mode": mode, "sweep_value": value, "point": index, "round": round_index,
                               "spec_name": point.name, "n_train": sizes[index],
                               "train_flops_per_sample": flops.training_flops(point.model), "order": len(records)}

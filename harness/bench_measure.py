@@ -1,8 +1,9 @@
 """One (framework, execution mode) measurement, run inside a fresh worker process (`harness.worker`, kind 'bench').
 
 Order inside the process: data into memory (untimed) -> build, compile and the first step (time to first step)
--> warm-up steps (untimed) -> R timed repeats of `steps` training steps -> inference latency at batch 1 and at
-a large batch -> the matrix-multiply peak, in this framework, with the same threads. Training goes through the
+-> warm-up steps (untimed) -> R timed repeats of `steps` training steps (with `interleave`, one per turn: see
+`harness.bench_turns`) -> inference latency at batch 1 and at a large batch -> the matrix-multiply peak, in this
+framework, with the same threads. Training goes through the
 adapter's own `make_trainer(...).train_epoch`, the code `harness run` times, so the harness' overhead is in the
 figures.
 """
@@ -14,6 +15,7 @@ import time
 import numpy as np
 
 from harness import data, frameworks, shapes
+from harness.bench_turns import READY, REPEATED, take_turn
 from harness.data import batch_size_of, epoch_order
 from harness.validate import parse_spec
 
@@ -72,6 +74,8 @@ def measure(job: dict, adapter, log) -> dict:
 
     if job["warmup_steps"]:
         trainer.train_epoch(x[:job["warmup_steps"] * batch], y[:job["warmup_steps"] * batch], batch)
+    turn = take_turn if job.get("interleave") else (lambda signal: None)
+    turn(READY)
     step_seconds = []
     for repeat in range(job["repeats"]):
         with _no_collection():
@@ -80,6 +84,7 @@ def measure(job: dict, adapter, log) -> dict:
             bench.synchronize()
             step_seconds.append((time.perf_counter() - start) / steps)
         log(f"repeat {repeat + 1}/{job['repeats']}: {1000 * step_seconds[-1]:.3f} ms per step")
+        turn(REPEATED)
 
     infer = bench.inference_function(trainer)
     large = _tiled(dataset, job["large_batch"])[0]

@@ -165,7 +165,8 @@ def _settings_lines(facts: dict, table: pd.DataFrame) -> list[str]:
         f"{', '.join(threads) or '–'}",
         f"- **Training:** batch {batch}, {steps} steps per timed repeat; {settings['rounds']} rounds (a fresh "
         f"process each) x {settings['repeats']} repeats after {settings['warmup_steps']} warm-up steps, pooled; "
-        f"steps_per_execution N = {settings['steps_per_execution']}",
+        + ("the runs took turns, one repeat each" if settings.get("interleave") else "one run after another")
+        + f"; steps_per_execution N = {settings['steps_per_execution']}",
         f"- **Inference:** {settings['infer_calls']} calls at batch 1, {max(5, settings['infer_calls'] // 10)} at "
         f"batch {settings['large_batch']}, one call at a time after 5 warm-up calls",
         f"- **Command:** `{facts['command']}`" if facts.get("command") else "",
@@ -175,10 +176,12 @@ def _settings_lines(facts: dict, table: pd.DataFrame) -> list[str]:
 
 METHOD = """## How this was measured
 
-- Each (framework, mode) ran in its own fresh process, one after another, once per round; the rounds
-  interleave (every run of round 1, then every run of round 2, ...) and the samples are pooled over them, so a
-  slow drift of the machine's speed falls on all runs alike and the spread includes process-to-process
-  differences. The data was in memory before any
+- Each (framework, mode) ran in its own fresh process, once per round, the rounds one after another; samples
+  are pooled over the rounds, so the spread includes process-to-process differences. Within a round the
+  processes were started one at a time (build, compile and warm-up alone on the machine) and then took turns,
+  one timed repeat each, only one computing at any moment: every run's samples spread over the same minutes,
+  so a slow drift of the machine's speed falls on all runs alike (`--sequential` measures each run to its
+  end instead). The data was in memory before any
   timing started; every framework got the same batch size, samples in the same order, and the same thread count
   for intra- and inter-op work, set before its first op (and OMP/MKL variables, set before import).
 - **First step** covers building the model, compiling it (tracing, XLA or torch.compile) and the first training

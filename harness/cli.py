@@ -54,7 +54,10 @@ def _bench_parser(commands) -> None:
     bench.add_argument("spec")
     bench.add_argument("--repeats", type=int, default=defaults.repeats, help="timed repeats (median, IQR over them)")
     bench.add_argument("--rounds", type=int, default=defaults.rounds,
-                       help="fresh processes per (framework, mode), interleaved; samples pooled over them")
+                       help="fresh processes per (framework, mode), one round after another; samples pooled")
+    bench.add_argument("--sequential", action="store_true",
+                       help="measure each run to its end before starting the next, instead of keeping every run's "
+                            "process alive and taking turns one repeat at a time (less memory, more exposed to drift)")
     bench.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="untimed steps first")
     bench.add_argument("--steps", type=int, help="training steps per repeat (default: one pass over the training set)")
     bench.add_argument("--threads", type=int, default=defaults.threads,
@@ -62,7 +65,7 @@ def _bench_parser(commands) -> None:
     bench.add_argument("--device", choices=["cpu", "gpu", "auto"], default=defaults.device)
     bench.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on a GPU, in every framework")
     bench.add_argument("--frameworks", nargs="+", choices=list(MODES), default=list(defaults.frameworks))
-    bench.add_argument("--modes", nargs="+", metavar="MODE", help=f"execution modes (default: all): {', '.join(modes)}")
+    bench.add_argument("--modes", nargs="+", metavar="MODE", help=f"execution modes (default: all): {', '.join(modes)}; FRAMEWORK:MODE picks one framework's")
     bench.add_argument("--steps-per-execution", type=int, default=defaults.steps_per_execution,
                        help="N of the Keras modes spe and xla_spe")
     bench.add_argument("--large-batch", type=int, default=defaults.large_batch, help="the large inference batch")
@@ -310,8 +313,9 @@ def cmd_bench(args) -> int:
     from harness.bench import Settings, parse_sweep, run_bench
     from harness.validate import load_spec
 
-    settings = Settings(repeats=args.repeats, rounds=args.rounds, warmup_steps=args.warmup_steps, steps=args.steps,
-                        threads=args.threads, device=args.device, tf32=args.tf32,
+    settings = Settings(repeats=args.repeats, rounds=args.rounds, interleave=not args.sequential,
+                        warmup_steps=args.warmup_steps, steps=args.steps, threads=args.threads,
+                        device=args.device, tf32=args.tf32,
                         frameworks=tuple(args.frameworks), modes=tuple(args.modes) if args.modes else None,
                         steps_per_execution=args.steps_per_execution, large_batch=args.large_batch,
                         infer_calls=args.infer_calls, matmul_size=args.matmul_size,

@@ -46,17 +46,24 @@ def worker_command(job_path: Path) -> list[str]:
     return [sys.executable, "-m", "harness.worker", str(job_path)]
 
 
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
 def run_in_subprocess(job: dict, job_path: Path, log: Callable[[str], None], command=None) -> dict:
     """Starts a fresh worker process; a worker that dies without a result is reported as a failed run."""
     atomic.write_json(job_path, job)
     stderr_path = job_path.with_suffix(".stderr")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(command or worker_command(job_path), stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True, env=env)
+                                   text=True, env={**os.environ, **WORKER_ENV})
         for line in process.stdout:
             log(line.rstrip("\n"))
         returncode = process.wait()
+    return collect_result(job, stderr_path, returncode)
+
+
+def collect_result(job: dict, stderr_path: Path, returncode: int) -> dict:
+    """The worker's result file, or a failed run naming the last line the dead worker wrote to stderr."""
     result_path = Path(job["result_path"])
     if result_path.is_file():
         return json.loads(result_path.read_text())

@@ -19,6 +19,8 @@ def setup_device(device: str, tf32: bool) -> str:
 
     tf.config.experimental.enable_tensor_float_32_execution(tf32)
     gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:  # the other runs' processes share the GPU while they wait their turn: no grabbing it all
+        tf.config.experimental.set_memory_growth(gpu, True)
     if device == "gpu" and not gpus:
         raise Unavailable("this TensorFlow build sees no GPU (tensorflow-cpu, or no CUDA libraries)")
     return gpus[0].name if device == "gpu" else "cpu"

@@ -60,7 +60,8 @@ def test_ratio_is_nan_when_a_figure_is_missing():
 
 @pytest.mark.parametrize("changes, field", [
     (dict(repeats=2), "--repeats"), (dict(threads=0), "--threads"), (dict(warmup_steps=-1), "--warmup-steps"),
-    (dict(modes=("graph", "turbo")), "--modes"), (dict(frameworks=("jax",)), "--frameworks"),
+    (dict(modes=("graph", "turbo")), "--modes"), (dict(modes=("torch:graph",)), "--modes"),
+    (dict(frameworks=("jax",)), "--frameworks"),
     (dict(device="tpu"), "--device"), (dict(steps=0), "--steps"),
 ])
 def test_bad_settings_name_the_option(changes, field):
@@ -75,6 +76,8 @@ def test_runs_put_each_default_mode_first_and_filter_by_mode():
     pairs = bench.Settings(modes=("compile", "eager")).check().runs()
     assert pairs == [("tensorflow", "eager"), ("torch", "eager"), ("torch", "compile"), ("keras_torch", "eager"),
                      ("keras_torch", "compile")]
+    pairs = bench.Settings(modes=("tensorflow:spe", "torch:eager")).check().runs()
+    assert pairs == [("tensorflow", "spe"), ("torch", "eager")]
 
 
 @pytest.mark.parametrize("text, expected", [("batch_size=16,32,64", ("batch_size", (16, 32, 64))),
@@ -201,8 +204,8 @@ def test_rounds_are_pooled_and_a_failed_round_fails_the_run():
 
 # ---- real runs: every framework, each (framework, mode) in a fresh process ----
 
-FAST = ["--rounds", "1", "--repeats", "3", "--warmup-steps", "1", "--steps", "3", "--infer-calls", "5", "--matmul-size", "64",
-        "--large-batch", "64"]
+FAST = ["--rounds", "1", "--repeats", "3", "--warmup-steps", "1", "--steps", "3", "--infer-calls", "5",
+        "--matmul-size", "64", "--large-batch", "64"]
 
 
 def test_bench_end_to_end_all_frameworks(tmp_path):

@@ -34,6 +34,8 @@ def _harness(*args, cwd):
 
 @pytest.mark.parametrize("code", [
     "import harness, harness.cli, harness.runner, harness.report, harness.training, harness.worker",
+    "import harness.bench, harness.bench_measure, harness.bench_report, harness.bench_plots, harness.flops",
+    "from harness.cli import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
     "from harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from harness.cli import main\nmain(['list']); main(['schema'])",
     "from harness.cli import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
