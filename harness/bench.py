@@ -57,7 +57,7 @@ SWEEP_ALIASES = {"batch_size": "training.batch_size", "sequence_length": "model.
 class Settings:
     """Everything `harness bench` takes besides the spec; `check()` validates it once, at the edge."""
     repeats: int = 7
-    rounds: int = 2                    # fresh processes per (framework, mode)
+    rounds: int = 3                    # fresh processes per (framework, mode)
     interleave: bool = True            # the runs' workers take turns, one timed repeat each (bench_turns)
     warmup_steps: int = 10
     steps: Optional[int] = None        # training steps per timed repeat; None: one pass over the training set
