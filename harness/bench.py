@@ -1,10 +1,10 @@
 """`harness bench`: how fast each framework trains and predicts the spec, in every execution mode, measured fairly.
 
-Fair means: every (framework, mode) in its own fresh process, one after another (never two at once); the same
-thread count for intra- and inter-op work in every framework, set before the first op; the same data already in
-memory, the same batch size and the same initial seed; warm-up excluded from the steady-state figures; raw
-samples kept. The measuring itself is `harness.bench_measure`, inside the worker; the tables and plots are
-`harness.bench_report`.
+Fair means: every (framework, mode) in its own fresh process, never two computing at once (they take turns, one
+timed repeat each: `harness.bench_turns`); the same thread count for intra- and inter-op work in every
+framework, set before the first op; the same data already in memory, the same batch size, sample order and
+seed; warm-up excluded from the steady-state figures; raw samples kept. The measuring itself is
+`harness.bench_measure`, inside the worker; the tables and plots are `harness.bench_report`.
 """
 
 import copy
@@ -25,8 +25,8 @@ from harness.runner import run_in_subprocess, spec_dump
 from harness.spec import Spec
 from harness.validate import parse_spec
 
-# framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). "spe" takes its
-# steps_per_execution from the settings. The first mode named in DEFAULT_MODES is what `harness run` uses.
+# framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). steps_per_execution
+# None is filled from the settings. DEFAULT_MODES: what `harness run` uses (Keras' own default off TensorFlow).
 MODES = {
     "tensorflow": {
         "eager": ({"run_eagerly": True}, "Keras fit with run_eagerly=True: every op dispatched from Python"),

@@ -202,6 +202,38 @@ def test_rounds_are_pooled_and_a_failed_round_fails_the_run():
     assert table.loc["compile", "status"] == "failed" and table.loc["compile", "error"] == "boom"
 
 
+# A stand-in worker that speaks the turn protocol without a framework: it logs each repeat to a shared file.
+TURN_WORKER = """
+import json, sys
+job = json.load(open(sys.argv[1]))
+print("@@ready", flush=True)
+if job["die"]:
+    sys.exit(3)
+for repeat in range(job["repeats"]):
+    sys.stdin.readline()
+    with open(job["order_path"], "a") as order:
+        order.write(f"{job['label']}{repeat} ")
+    print("@@repeat", flush=True)
+sys.stdin.readline()
+json.dump({"framework": "torch", "seed": 0, "status": "ok"}, open(job["result_path"], "w"))
+"""
+
+
+def test_workers_take_turns_and_a_dead_one_does_not_stop_the_others(tmp_path, monkeypatch):
+    from harness import bench_turns
+
+    script = tmp_path / "turn_worker.py"
+    script.write_text(TURN_WORKER)
+    monkeypatch.setattr(bench_turns, "worker_command", lambda job_path: [sys.executable, str(script), str(job_path)])
+    jobs = [({"label": name, "framework": "torch", "seed": 0, "repeats": 3, "die": name == "b",
+              "result_path": str(tmp_path / f"{name}.json"), "order_path": str(tmp_path / "order.txt")},
+             tmp_path / f"{name}.job.json") for name in "abc"]
+    results = bench_turns.measure_interleaved(jobs, 3, lambda line: None)
+    assert (tmp_path / "order.txt").read_text().split() == ["a0", "c0", "a1", "c1", "a2", "c2"]
+    assert [result["status"] for result in results] == ["ok", "failed", "ok"]
+    assert "exit status 3" in results[1]["error"]
+
+
 # ---- real runs: every framework, each (framework, mode) in a fresh process ----
 
 FAST = ["--rounds", "1", "--repeats", "3", "--warmup-steps", "1", "--steps", "3", "--infer-calls", "5",
