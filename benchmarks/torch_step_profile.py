@@ -35,6 +35,7 @@ def main() -> None:
 
     import models_torch
     from harness import data, flops
+    from models_torch.bench import matmul_gflops
     from harness.validate import load_spec
 
     models_torch.configure(args.threads, 0)
@@ -64,12 +65,8 @@ def main() -> None:
                                                                  "aten::linear"))
     profiled = sum(e.cpu_time_total for e in events)
 
-    a = torch.randn(1024, 1024)
-    torch.mm(a, a)
-    start = time.perf_counter()
-    for _ in range(10):
-        torch.mm(a, a)
-    peak = 10 * 2 * 1024 ** 3 / (time.perf_counter() - start) / 1e9
+    rates = matmul_gflops(1024, 10)
+    peak = len(rates) / sum(1 / rate for rate in rates)  # GFLOP/s over the ten products together
     step_flops = flops.training_flops(spec.model) * batch
 
     print(f"{spec.name}, batch {batch}, {args.threads} thread(s), {steps} steps")

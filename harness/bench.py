@@ -116,7 +116,7 @@ def parse_sweep(text: str) -> tuple:
 
 
 def _apply(raw: dict, axis: str, value) -> None:
-    from harness.sweep import _set_path
+    from harness.sweep import set_path
 
     if axis == "width":
         hidden = raw["model"]["layers"][:-1]
@@ -126,7 +126,7 @@ def _apply(raw: dict, axis: str, value) -> None:
         for layer in changed:
             layer["units" if "units" in layer else "filters"] = value
         return
-    _set_path(raw, SWEEP_ALIASES.get(axis, axis), value)
+    set_path(raw, SWEEP_ALIASES.get(axis, axis), value)
 
 
 def points(spec: Spec, sweep: Optional[tuple]) -> list[tuple[Optional[object], Spec]]:

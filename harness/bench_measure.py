@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from harness import data, frameworks, shapes
+from harness import data, frameworks
 from harness.bench_turns import READY, REPEATED, take_turn
 from harness.data import batch_size_of, epoch_order
+from harness.training import build_checked
 from harness.validate import parse_spec
 
 
@@ -65,7 +66,7 @@ def measure(job: dict, adapter, log) -> dict:
     ready_seconds = time.time() - job["launched_at"]  # process start, imports and data, before any model exists
 
     start = time.perf_counter()
-    model = bench.to_device(adapter.build_model(spec.model, seed=spec.seeds[0]), job["device"])
+    model = bench.to_device(build_checked(adapter, spec.model, spec.seeds[0]), job["device"])
     trainer = adapter.make_trainer(spec, model, dataset.target, execution=job["execution"])
     trainer.train_epoch(x[:batch], y[:batch], batch)
     bench.synchronize()
@@ -92,7 +93,7 @@ def measure(job: dict, adapter, log) -> dict:
     infer_large_seconds = _latencies(infer, large, max(5, job["infer_calls"] // 10))
     matmul_gflops = bench.matmul_gflops(job["matmul_size"], 10)
     return {"status": "ok", "device": device, "batch_size": batch, "steps": steps,
-            "params": adapter.count_params(model), "params_expected": shapes.count_params(spec.model),
+            "params": adapter.count_params(model),
             "ready_seconds": ready_seconds, "first_step_seconds": first_step_seconds,
             "train_step_seconds": step_seconds, "infer_batch1_seconds": infer_batch1_seconds,
             "infer_large_seconds": infer_large_seconds, "matmul_gflops": matmul_gflops,

@@ -29,7 +29,7 @@ class Point:
     spec: Spec    # the complete, resolved spec of this point (no sweep left)
 
 
-def _set_path(raw: dict, path: str, value) -> None:
+def set_path(raw: dict, path: str, value) -> None:
     """Sets raw['a']['b'][1]['c'] for path 'a.b.1.c', creating missing mappings."""
     *parents, last = path.split(".")
     node = raw
@@ -69,7 +69,7 @@ def expand(spec: Spec, raw: dict) -> list[Point]:
             if axis == LABEL_AXIS:
                 continue
             try:
-                _set_path(point, axis, value)
+                set_path(point, axis, value)
             except (KeyError, IndexError, ValueError, TypeError, AttributeError):
                 raise SpecError(f"sweep.{axis}", f"is not a path into the spec (received value {value!r})") from None
         try:

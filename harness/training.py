@@ -38,17 +38,23 @@ class EarlyStopper:
         return self.wait >= self.config.patience
 
 
+def build_checked(adapter, model_spec, seed: int):
+    """The adapter's model for the spec, refused when its trainable parameter count differs from the spec's."""
+    model = adapter.build_model(model_spec, seed=seed)
+    expected = shapes.count_params(model_spec)
+    if adapter.count_params(model) != expected:  # a translation error, not a user error
+        raise RuntimeError(f"the built model has {adapter.count_params(model)} trainable parameters, the spec "
+                           f"{expected}")
+    return model
+
+
 def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
         log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
     on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, val_loss, val_metric]}
     (TensorBoard writing, progress display); it runs outside the timed part of the epoch."""
-    model = adapter.build_model(spec.model, seed=seed)
-    expected = shapes.count_params(spec.model)
-    if adapter.count_params(model) != expected:  # a translation error, not a user error
-        raise RuntimeError(f"the built model has {adapter.count_params(model)} trainable parameters, the spec "
-                           f"{expected}")
+    model = build_checked(adapter, spec.model, seed)
     if weights is not None:
         adapter.set_weights(model, weights)
     trainer = adapter.make_trainer(spec, model, dataset.target)

@@ -12,6 +12,8 @@ os.environ["KERAS_BACKEND"] = "torch"
 import keras  # noqa: E402
 import torch  # noqa: E402
 
+import models_torch  # noqa: E402
+
 if keras.backend.backend() != "torch":
     raise RuntimeError(f"Keras was imported with the {keras.backend.backend()} backend before models_keras_torch; "
                        f"it needs a fresh process")
@@ -25,14 +27,10 @@ __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights",
 
 
 def configure(threads: int, seed: int) -> dict:
-    """torch's thread counts, set before any work, and Keras' global seeds."""
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already fixed in this process
-        pass
+    """torch's thread counts (as `models_torch` sets them, before any work) and Keras' global seeds."""
+    reported = models_torch.configure(threads, seed)
     keras.utils.set_random_seed(seed)
-    return {"intra_op_threads": torch.get_num_threads(), "inter_op_threads": torch.get_num_interop_threads()}
+    return reported
 
 
 def versions() -> dict:

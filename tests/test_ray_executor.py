@@ -18,13 +18,9 @@ import pytest
 from harness import data, ray_executor, runner, tracking, worker
 from harness.validate import parse_spec
 
-IRIS = {
-    "name": "iris_ray", "data": {"dataset": "iris", "validation_split": 0.2},
-    "model": {"input_shape": [4], "layers": [{"type": "dense", "units": 8, "activation": "relu"},
-                                             {"type": "dense", "units": 3, "activation": "softmax"}]},
-    "loss": "categorical_crossentropy", "optimizer": {"type": "adam", "learning_rate": 0.01},
-    "training": {"epochs": 2, "batch_size": 16}, "seeds": [0],
-}
+from conftest import iris_mlp
+
+IRIS = iris_mlp("iris_ray", epochs=2)
 RAY_CLI = Path(sys.executable).with_name("ray")
 STARTUP_SECONDS = 90
 

@@ -13,6 +13,8 @@ import yaml
 from harness import report, results, tracking
 from harness.cli import main
 
+from conftest import iris_mlp
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 FLOAT32_ROUNDING = 2.0 ** -24  # relative error of rounding a float64 to the nearest float32 (normal numbers)
@@ -25,13 +27,7 @@ ROWS = [  # fit() epoch rows: float64 values that float32 cannot hold exactly, t
     {"epoch": 3, "loss": 12345.678901234567, "metric": 1.0, "epoch_seconds": 0.0019356610000613},
 ]
 
-IRIS = {
-    "name": "iris_tensorboard", "data": {"dataset": "iris", "validation_split": 0.2},
-    "model": {"input_shape": [4], "layers": [{"type": "dense", "units": 8, "activation": "relu"},
-                                             {"type": "dense", "units": 3, "activation": "softmax"}]},
-    "loss": "categorical_crossentropy", "optimizer": {"type": "adam", "learning_rate": 0.01},
-    "training": {"epochs": 3, "batch_size": 16}, "seeds": [0],
-}
+IRIS = iris_mlp("iris_tensorboard", epochs=3)
 
 
 def write_events(writer_module, logdir: Path, rows: list[dict], metric: str) -> pd.DataFrame:
