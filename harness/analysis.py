@@ -5,10 +5,7 @@ frameworks with a plain-words verdict; and the time each framework took to reach
 import numpy as np
 import pandas as pd
 
-from harness import stats
-
-_FIGURES = {"classification": ["test_accuracy", "test_loss", "final_val_loss"],
-            "regression": ["test_mae", "test_rmse", "test_r2", "test_loss", "final_val_loss"]}
+from harness import registry, stats
 
 
 def _interval(row, framework: str, scale: float) -> str:
@@ -26,7 +23,7 @@ def comparison_table(summary: pd.DataFrame, manifest: dict) -> tuple[pd.DataFram
     seeds = finished.groupby("framework")["seed"].nunique()
     if len(frameworks) < 2 or seeds.reindex(frameworks).fillna(0).min() < 2:
         return pd.DataFrame(), "The statistics need two frameworks with at least two finished seeds each."
-    figures = [f for f in _FIGURES.get(manifest.get("task"), []) if f in summary and finished[f].notna().any()]
+    figures = [f for f in registry.COMPARED_FIGURES.get(manifest.get("task"), ()) if f in summary and finished[f].notna().any()]
     margins = manifest.get("analysis", {}).get("margins", {})
     compared = stats.compare_frameworks(summary, figures, margins=margins)
     rows = []

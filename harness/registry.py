@@ -94,6 +94,11 @@ FRAMEWORKS = {
 }
 
 
+# The summary figures the statistics compare per task, in report order; `analysis.margins` may name any of them.
+COMPARED_FIGURES = {"classification": ("test_accuracy", "test_loss", "final_val_loss"),
+                    "regression": ("test_mae", "test_rmse", "test_r2", "test_loss", "final_val_loss")}
+
+
 def get(table: dict, name: str, what: str):
     """Returns `table[name]`; an unknown name raises a ValueError that lists the allowed names."""
     if name not in table:
