@@ -125,11 +125,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_json(text: str, name: str, field: str) -> Any:
-    """Strict JSON: no duplicate keys, no NaN / Infinity (1e999 included), bounded nesting; one line on failure."""
+def parse_json(text: str, name: str, field: str, allow_nan: bool = False) -> Any:
+    """Strict JSON: no duplicate keys, no NaN / Infinity (1e999 included), bounded nesting; one line on failure.
+
+    allow_nan: the harness' own run records, where a diverged run's loss is NaN, may hold NaN and Infinity."""
+    numbers = {} if allow_nan else {"parse_constant": _no_constant, "parse_float": _finite_float}
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                           parse_float=_finite_float)
+        value = json.loads(text, object_pairs_hook=_unique_keys, **numbers)
     except json.JSONDecodeError as error:
         raise SpecError(field, f"{name} is not valid JSON at line {error.lineno}, column {error.colno}: "
                                f"{error.msg}") from None
@@ -140,9 +142,9 @@ def parse_json(text: str, name: str, field: str) -> Any:
     return check_depth(value, name, field)
 
 
-def read_json(path, field: str, kind: str = "record") -> Any:
+def read_json(path, field: str, kind: str = "record", allow_nan: bool = False) -> Any:
     """A JSON file through every check above."""
-    return parse_json(read_text(path, field, kind), Path(path).name, field)
+    return parse_json(read_text(path, field, kind), Path(path).name, field, allow_nan)
 
 
 def finite(value: float) -> bool:

@@ -1,0 +1,105 @@
+"""The runs of a results folder, one file per run: `runs/<key>.json`, keyed by a hash of the resolved spec, the
+framework, the seed and the versions (`harness.sweep.run_key`), written atomically as soon as the run ends.
+
+`harness run` and sweeps store runs the same way, so a rerun skips the finished runs, a failed rerun never
+replaces a finished record (the failure is kept beside it, `runs/<key>.failed.json`), and the tables and reports
+are rebuilt from the stored runs: a driver killed mid-run leaves a folder the next `run` or `report` makes whole.
+Records are read back through the guarded edge and checked before use: a corrupted one is named, never used.
+"""
+
+from pathlib import Path
+from typing import Optional
+
+from harness import atomic, guard, registry
+from harness.errors import SpecError
+
+FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
+STATUSES = FINISHED + ("failed", "skipped")
+_EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric")
+
+
+def record_path(out: Path, key: str) -> Path:
+    return Path(out) / "runs" / f"{key}.json"
+
+
+def failed_path(out: Path, key: str) -> Path:
+    return Path(out) / "runs" / f"{key}.failed.json"
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def check_record(record, name: str) -> dict:
+    """The record, if it has the shape the tables need; else the one-line error naming the file and field."""
+    def bad(field: str, allowed: str, received) -> SpecError:
+        return SpecError(name, f"{field}: expected {allowed}; received {str(received)[:80]!r}")
+
+    if not isinstance(record, dict):
+        raise bad("the record", "a JSON object", type(record).__name__)
+    if record.get("framework") not in registry.FRAMEWORKS:
+        raise bad("framework", f"one of {', '.join(registry.FRAMEWORKS)}", record.get("framework"))
+    seed = record.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise bad("seed", "an integer in [0, 2**32)", seed)
+    if record.get("status") not in STATUSES:
+        raise bad("status", f"one of {', '.join(STATUSES)}", record.get("status"))
+    epochs = record.get("epochs", [])
+    if not isinstance(epochs, list):
+        raise bad("epochs", "a list", type(epochs).__name__)
+    for index, epoch in enumerate(epochs):
+        if not isinstance(epoch, dict) or epoch.get("epoch") != index + 1:
+            raise bad(f"epochs[{index}]", f"an object with epoch {index + 1}", epoch)
+        for field in _EPOCH_NUMBERS:
+            if field in epoch and not _number(epoch[field]):
+                raise bad(f"epochs[{index}].{field}", "a number", epoch[field])
+        if any(field not in epoch for field in _EPOCH_NUMBERS[:3]):
+            raise bad(f"epochs[{index}]", "loss, metric and epoch_seconds", sorted(epoch))
+    for field in ("test", "threads", "versions", "hyperparameters"):
+        if not isinstance(record.get(field, {}), dict):
+            raise bad(field, "an object", type(record[field]).__name__)
+    if not all(_number(value) for value in record.get("test", {}).values()):
+        raise bad("test", "numbers", record["test"])
+    if not isinstance(record.get("error", ""), str):
+        raise bad("error", "text", record["error"])
+    return record
+
+
+def load(path: Path) -> dict:
+    """One stored record through the guarded edge (NaN losses of diverged runs are allowed), checked."""
+    path = Path(path)
+    name = f"{path.parent.name}/{path.name}"
+    return check_record(guard.read_json(path, name, "record", allow_nan=True), name)
+
+
+def finished(out: Path, key: str) -> Optional[dict]:
+    """The stored run if it finished (ok or diverged); None if absent, unfinished or unreadable (it is redone)."""
+    path = record_path(out, key)
+    if not path.is_file():
+        return None
+    try:
+        record = load(path)
+    except SpecError:
+        return None
+    return record if record["status"] in FINISHED else None
+
+
+def save(out: Path, key: str, record: dict) -> Path:
+    """Stores a run. A failure never replaces a finished record; a finish clears an earlier failure's file."""
+    if record["status"] in FINISHED:
+        failed_path(out, key).unlink(missing_ok=True)
+        return atomic.write_json(record_path(out, key), record)
+    if finished(out, key) is not None:
+        return atomic.write_json(failed_path(out, key), record)
+    return atomic.write_json(record_path(out, key), record)
+
+
+def records(out: Path, keys: list[str]) -> list[dict]:
+    """The stored records of `keys`, in order: each run's record, then a later failed attempt if there is one.
+    A key without a record (a run never reached) is left out; a corrupted record is an error naming the file."""
+    found = []
+    for key in keys:
+        for path in (record_path(out, key), failed_path(out, key)):
+            if path.is_file():
+                found.append({**load(path), "key": key})
+    return found
