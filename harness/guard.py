@@ -6,6 +6,7 @@ Infinity and no nesting deeper than a bound. Every failure is one `SpecError` li
 field that named it), what is allowed and what was received.
 """
 
+import codecs
 import json
 import math
 import os
@@ -83,6 +84,43 @@ def decode_text(data: bytes, name: str, field: str) -> str:
 
 def read_text(path, field: str, kind: str) -> str:
     return decode_text(read_bytes(path, field, kind), Path(path).name, field)
+
+
+TEXT_CHUNK = 1 * MIB
+
+
+def _check_utf8_stream(handle, name: str, field: str) -> None:
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    while chunk := handle.read(TEXT_CHUNK):
+        if offset == 0 and chunk.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise SpecError(field, f"{name} is UTF-16 text; expected UTF-8 (save it as UTF-8)")
+        pending = len(decoder.getstate()[0])  # bytes of a character split across two chunks
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            raise SpecError(field, f"{name} is not UTF-8 text: byte 0x{error.object[error.start]:02x} at offset "
+                                   f"{offset - pending + error.start} (save it as UTF-8)") from None
+        nul = chunk.find(b"\x00")
+        if nul >= 0:
+            raise SpecError(field, f"{name} is binary, not text: NUL byte at offset {offset + nul}")
+        offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise SpecError(field, f"{name} is not UTF-8 text: it ends inside a character (save it as UTF-8)") from None
+
+
+def check_text_file(path, field: str, kind: str) -> Path:
+    """path, after `check_file`, if all of it passes `decode_text`'s checks. Streamed a chunk at a time, so a
+    file up to a large limit (a csv dataset) is checked without being held in memory; for readers that parse
+    the file themselves (pandas)."""
+    path = check_file(path, field, kind)
+    try:
+        with open(path, "rb") as handle:
+            _check_utf8_stream(handle, path.name, field)
+    except OSError as error:
+        raise SpecError(field, f"cannot read {path}: {error.strerror or error}") from None
+    return path
 
 
 def depth(value: Any) -> int:
