@@ -8,10 +8,9 @@ seed; warm-up excluded from the steady-state figures; raw samples kept. The meas
 """
 
 import copy
+import math
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from harness import atomic, data, flops, manifest
+from harness import atomic, data, flops, folders, manifest, resources
 from harness.errors import SpecError
 from harness.runner import run_in_subprocess, spec_dump
 from harness.spec import Spec
@@ -105,13 +104,30 @@ class Settings:
         return pairs
 
 
+MAX_SWEEP_VALUES = 100
+
+
+def _scalar(text: str):
+    """One --sweep value as a YAML scalar (16, 0.5, full, null); anything else is refused."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = ...
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise SpecError("--sweep", f"expected plain values (numbers, words, null); received {text.strip()!r}")
+    return value
+
+
 def parse_sweep(text: str) -> tuple:
     """'batch_size=16,32,64' -> ('batch_size', (16, 32, 64)); values are read as YAML scalars."""
     axis, _, values = text.partition("=")
-    parsed = tuple(yaml.safe_load(value) for value in values.split(",") if value.strip())
+    parsed = tuple(_scalar(value) for value in values.split(",") if value.strip())
     if not axis.strip() or not parsed:
         raise SpecError("--sweep", f"expected AXIS=V1,V2,... (AXIS one of {', '.join(SWEEP_ALIASES)} or a dotted "
                                    f"path into the spec); received {text!r}")
+    if len(parsed) > MAX_SWEEP_VALUES:
+        raise SpecError("--sweep", f"expected at most {MAX_SWEEP_VALUES} values; received {len(parsed)}")
     return axis.strip(), parsed
 
 
@@ -218,8 +234,11 @@ def _measure(jobs: list[tuple[dict, Path]], settings: Settings, log: Callable[[s
                                settings.repeats, lambda line: log("  " + line))
 
 
+RUN_FILES = r"[a-z_]+-[a-z_]+-point\d+-round\d+\.json"  # the names this module gives runs/ files
+
+
 def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str], None] = print,
-              command: str = "") -> Path:
+              command: str = "", allow_large: bool = False) -> Path:
     """Measures every (round, sweep point, framework, mode) one after another and writes the bench folder.
 
     Rounds interleave: each round measures every (point, framework, mode) once, in a fresh process, so slow drifts
@@ -228,12 +247,13 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
 
     settings = settings.check()
     device = resolve_device(settings.device)
-    out = Path(out_dir or Path("results") / "bench" / spec.name)
     grid, pairs = points(spec, settings.sweep), settings.runs()
-    shutil.rmtree(out / "runs", ignore_errors=True)  # a rerun replaces the measurements, never mixes them
+    for _, point in grid:  # with turns, every run of a round is alive at once
+        resources.check(point, allow_large=allow_large, parallel=len(pairs) if settings.interleave else 1)
+    out = folders.claim(Path(out_dir or Path("results") / "bench" / spec.name), "bench")
+    folders.remove_written(out / "runs", RUN_FILES)  # a rerun replaces the measurements, never mixes them
     records = []
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as work:
-        work = Path(work)
+    with folders.work_dir() as work:
         sizes = []
         for index, (_, point) in enumerate(grid):
             dataset = data.prepare(point)

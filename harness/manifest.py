@@ -88,11 +88,16 @@ def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int
     }
 
 
-def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threads: int, in_process: bool) -> dict:
+def framework_facts(runs: list[dict]) -> dict:
+    """Per framework, what its first run that built a model reported: versions, threads, hyperparameters."""
     per_framework = {}
     for run in runs:
         if run["framework"] not in per_framework and "hyperparameters" in run:
             per_framework[run["framework"]] = {key: run.get(key) for key in ("versions", "threads", "hyperparameters")}
+    return per_framework
+
+
+def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threads: int, in_process: bool) -> dict:
     return {
         "name": spec.name, "description": spec.description,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -102,6 +107,6 @@ def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threa
         "known_differences": known_differences(spec),
         "defaults_diff": defaults.table(spec),
         "analysis": spec.analysis.model_dump(mode="json"),
-        "frameworks": per_framework,
+        "frameworks": framework_facts(runs),
         "spec": spec.model_dump(mode="json"),
     }

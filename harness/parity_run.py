@@ -1,14 +1,13 @@
 """`harness parity`: runs each framework's parity trace in its own worker, adds the numpy reference where it
 applies, compares, and writes the report. Exit status 0 on PASS, 1 on FAIL."""
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from harness import data, init, parity, parity_report, runner, shapes
+from harness import data, folders, init, parity, parity_report, resources, runner, shapes
 from harness.errors import SpecError
 from harness.parity_compare import Comparison, compare
 from harness.spec import Spec
@@ -55,17 +54,19 @@ def _framework_traces(spec, work: Path, steps: int, dtype: str, threads: int, in
 
 
 def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float32", in_process: bool = False,
-               threads: int = 1, log: Callable[[str], None] = print) -> ParityResult:
+               threads: int = 1, allow_large: bool = False, log: Callable[[str], None] = print) -> ParityResult:
     if steps < 1:
         raise SpecError("--steps", f"expected at least 1; received {steps}")
-    out = Path(out_dir or Path("results") / spec.name / "parity")
+    if dtype not in parity.TOLERANCES:
+        raise SpecError("--dtype", f"expected one of {', '.join(parity.TOLERANCES)}; received {dtype!r}")
+    resources.check(spec, allow_large=allow_large, dtype_bytes=8 if dtype == "float64" else 4)
+    out = folders.claim(Path(out_dir or Path("results") / spec.name / "parity"), "parity")
     dataset = parity.cast_dataset(data.prepare(spec), dtype)
     seed = spec.seeds[0]
     weights = [w.astype(dtype) for w in init.initial_weights(spec.model, seed)]
     log(f"{spec.name}: parity over {steps} steps in {dtype}, batch {data.batch_size_of(spec, dataset.n_train)}, "
         f"seed {seed}")
-    with tempfile.TemporaryDirectory(prefix="harness-parity-") as work:
-        work = Path(work)
+    with folders.work_dir() as work:
         data.save(dataset, work / "data.npz")
         np.savez(work / "weights.npz", *weights)
         traces, conventions = _framework_traces(spec, work, steps, dtype, threads, in_process, log)

@@ -3,16 +3,15 @@ each in a fresh worker process by default, and writes the tables, manifest and r
 
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from harness import atomic, data, init, manifest, results
+from harness import atomic, data, folders, guard, init, manifest, resources, results, store, sweep
 from harness.errors import SpecError
 from harness.progress import Progress, live_wanted
 from harness.spec import Spec
@@ -50,15 +49,21 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
 def run_in_subprocess(job: dict, job_path: Path, log: Callable[[str], None], command=None) -> dict:
-    """Starts a fresh worker process; a worker that dies without a result is reported as a failed run."""
+    """Starts a fresh worker process; a worker that dies without a result is reported as a failed run. The worker
+    never outlives this call: an interrupted driver (Ctrl-C, SIGTERM) stops it before its files go."""
     atomic.write_json(job_path, job)
     stderr_path = job_path.with_suffix(".stderr")
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(command or worker_command(job_path), stdout=subprocess.PIPE, stderr=stderr,
                                    text=True, env={**os.environ, **WORKER_ENV})
-        for line in process.stdout:
-            log(line.rstrip("\n"))
-        returncode = process.wait()
+        try:
+            for line in process.stdout:
+                log(line.rstrip("\n"))
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return collect_result(job, stderr_path, returncode)
 
 
@@ -79,45 +84,107 @@ def run_in_process(job: dict, log: Callable[[str], None]) -> dict:
     return worker.execute(job, log=log)
 
 
-def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]):
+def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None):
+    """One worker job per (seed, framework), in that order, or per (framework, seed) in `only`; TensorBoard
+    events go to a staging folder per run."""
     for seed in spec.seeds:
+        if only is not None and not any((framework, seed) in only for framework in spec.frameworks):
+            continue
         weights_path = None
         if spec.init == "matched":
             weights_path = work / f"weights-seed{seed}.npz"
             np.savez(weights_path, *init.initial_weights(spec.model, seed))
         for framework in spec.frameworks:
+            if only is not None and (framework, seed) not in only:
+                continue
             yield {"spec": spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
                    "data_path": str(work / "data.npz"), "weights_path": str(weights_path) if weights_path else None,
                    "result_path": str(work / f"{framework}-seed{seed}.json"),
-                   "tensorboard_dir": str(tensorboard / f"{framework}-seed{seed}") if tensorboard else None}
+                   "tensorboard_dir": str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None}
 
 
-def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
-        optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
-        tensorboard: bool = True, log: Callable[[str], None] = print):
-    """Trains every (seed, framework) run of the spec and writes the results folder.
+EVENT_FILES = r"events\.out\.tfevents\..+"  # what both frameworks' TensorBoard writers name their files
 
-    Returns a `harness.results.Results` with the history and summary DataFrames and the manifest.
-    """
+
+def _publish_events(staging: Optional[str], finished: bool) -> None:
+    """A finished run's staged event files replace that run's earlier ones; an unfinished run's are dropped, so a
+    failed rerun leaves the earlier events as they were. Only event files are ever deleted."""
+    if not staging:
+        return
+    staging = Path(staging)
+    if finished and staging.is_dir():
+        final = staging.with_name(staging.name.removeprefix(".staging-"))
+        folders.remove_written(final, EVENT_FILES)
+        final.mkdir(parents=True, exist_ok=True)
+        for path in staging.iterdir():
+            if re.fullmatch(EVENT_FILES, path.name):
+                path.replace(final / path.name)
+    folders.remove_written(staging, EVENT_FILES)
+
+
+def planned_runs(spec: Spec) -> list[dict]:
+    """Every (framework, seed) run of the spec with its store key, in the order they run."""
+    return [{"key": sweep.run_key(spec, framework, seed), "framework": framework, "seed": seed}
+            for seed in spec.seeds for framework in spec.frameworks]
+
+
+def rebuild(out: Path) -> None:
+    """history.csv, summary.csv, the manifest's per-framework facts and the reports, from the stored runs of the
+    runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver."""
     from harness.report import write_report
 
+    facts = guard.read_json(out / "manifest.json", "manifest.json")
+    runs = store.records(out, store.planned_keys(facts))
+    history, summary = results.tables(runs, facts["metric"], facts["matched"]["n_train"])
+    if summary.empty:
+        raise SpecError("out", f"{out} holds no finished or failed run yet; nothing to report")
+    atomic.write_csv(out / "history.csv", history)
+    atomic.write_csv(out / "summary.csv", summary)
+    atomic.write_json(out / "manifest.json", {**facts, "frameworks": manifest.framework_facts(runs)})
+    write_report(out)
+
+
+def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
+                   optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
+                   tensorboard: bool = True, force: bool = False, allow_large: bool = False,
+                   log: Callable[[str], None] = print):
+    """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
     spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults)
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
     threads = threads or os.cpu_count() or 1
-    out = Path(out_dir or Path("results") / spec.name)
+    resources.check(spec, allow_large=allow_large)
+    out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")
     dataset = data.prepare(spec)
+    resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
+    notes = data.notes(spec, dataset)
+    planned = planned_runs(spec)
+    todo = {run["key"] for run in planned if force or store.finished(out, run["key"]) is None}
     log(f"{spec.name}: {dataset.n_train} training / {len(dataset.x_val)} validation / {len(dataset.x_test)} test "
         f"samples; frameworks {', '.join(spec.frameworks)}; seeds {spec.seeds}")
-    if tensorboard:
-        shutil.rmtree(out / "tensorboard", ignore_errors=True)  # a rerun replaces the event files, as the CSVs
-    runs = []
-    progress = Progress([(fw, seed) for seed in spec.seeds for fw in spec.frameworks], live=live_wanted(), echo=log)
+    for note in notes:
+        log(f"note: {note}")
+    if len(todo) < len(planned):
+        log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
+    facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
+    atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
+    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, tensorboard, log)
+    rebuild(out)
+    return results.load_results(out), trained
+
+
+def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, tensorboard: bool,
+               log) -> list[dict]:
+    keys = {(run["framework"], run["seed"]): run["key"] for run in planned}
+    runs = [(run["framework"], run["seed"]) for run in planned if run["key"] in todo]
+    trained = []
+    if not runs:
+        return trained
+    progress = Progress(runs, live=live_wanted(), echo=log)
     try:
-        with tempfile.TemporaryDirectory(prefix="harness-") as work:
-            work = Path(work)
+        with folders.work_dir() as work:
             data.save(dataset, work / "data.npz")
-            for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None):
+            for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs)):
                 run_id = (job["framework"], job["seed"])
                 prefix = f"[{job['framework']} seed {job['seed']}] "
 
@@ -129,14 +196,21 @@ def run(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, i
                 else:
                     result = run_in_subprocess(job, work / f"{job['framework']}-seed{job['seed']}.job.json", show)
                 progress.finish(*run_id, result["status"], result.get("error", ""))
-                atomic.write_json(out / "runs" / f"{job['framework']}-seed{job['seed']}.json", result)
-                runs.append(result)
+                _publish_events(job["tensorboard_dir"], result["status"] in store.FINISHED)
+                record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric}
+                store.save(out, keys[run_id], record)
+                trained.append(record)
     finally:
         progress.close()
-    history, summary = results.tables(runs, dataset.target.metric, dataset.n_train)
-    facts = manifest.build(spec, dataset, runs, data.batch_size_of(spec, dataset.n_train), threads, in_process)
-    atomic.write_csv(out / "history.csv", history)
-    atomic.write_csv(out / "summary.csv", summary)
-    atomic.write_json(out / "manifest.json", facts)
-    write_report(out)
-    return results.load_results(out)
+    return trained
+
+
+def run(spec: Spec, out_dir=None, **options):
+    """Trains every (seed, framework) run of the spec and writes the results folder.
+
+    A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
+    never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
+    threads, tensorboard, force, allow_large, log. Returns a `harness.results.Results` with the history and
+    summary DataFrames and the manifest.
+    """
+    return run_experiment(spec, out_dir, **options)[0]

@@ -7,6 +7,7 @@ are rebuilt from the stored runs: a driver killed mid-run leaves a folder the ne
 Records are read back through the guarded edge and checked before use: a corrupted one is named, never used.
 """
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ from harness.errors import SpecError
 
 FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
 STATUSES = FINISHED + ("failed", "skipped")
+KEY = r"[0-9a-f]{20}"  # harness.sweep.run_key: 20 hex digits, which is all a key may be (it names a file)
 _EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric")
 
 
@@ -92,6 +94,22 @@ def save(out: Path, key: str, record: dict) -> Path:
     if finished(out, key) is not None:
         return atomic.write_json(failed_path(out, key), record)
     return atomic.write_json(record_path(out, key), record)
+
+
+def planned_keys(manifest) -> list[str]:
+    """The store keys a manifest plans (`planned_runs`), checked: they name files, so nothing but a key passes."""
+    planned = manifest.get("planned_runs") if isinstance(manifest, dict) else None
+    if not isinstance(planned, list) or not all(isinstance(run, dict) for run in planned):
+        raise SpecError("manifest.json", f"planned_runs: expected a list of runs; received {str(planned)[:80]!r}")
+    matched = manifest.get("matched")
+    if not isinstance(manifest.get("metric"), str) or not (isinstance(matched, dict)
+                                                           and isinstance(matched.get("n_train"), int)):
+        raise SpecError("manifest.json", "expected metric (text) and matched.n_train (an integer)")
+    keys = [run.get("key") for run in planned]
+    for index, key in enumerate(keys):
+        if not (isinstance(key, str) and re.fullmatch(KEY, key)):
+            raise SpecError("manifest.json", f"planned_runs[{index}].key: expected {KEY}; received {str(key)[:80]!r}")
+    return keys
 
 
 def records(out: Path, keys: list[str]) -> list[dict]:

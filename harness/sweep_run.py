@@ -5,7 +5,6 @@ the sweep tables and report. The worker code and its results are the same whiche
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
@@ -13,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from harness import atomic, data, init, manifest, results, runner, sweep
+from harness import atomic, data, folders, init, manifest, resources, results, runner, store, sweep
 from harness.errors import SpecError
 from harness.spec import Spec
 
@@ -28,7 +27,7 @@ def _plan(points, out: Path, force: bool) -> tuple[list, list]:
     """(every planned run, the runs still to do) as (point, framework, seed, key)."""
     planned = [(point, framework, seed, sweep.run_key(point.spec, framework, seed))
                for point in points for seed in point.spec.seeds for framework in point.spec.frameworks]
-    todo = [run for run in planned if force or sweep.finished_record(out, run[3]) is None]
+    todo = [run for run in planned if force or store.finished(out, run[3]) is None]
     return planned, todo
 
 
@@ -52,7 +51,8 @@ def _jobs(todo, work: Path, threads: int) -> list[dict]:
                      "data_path": str(work / f"data-{data_key}.npz"),
                      "weights_path": str(weights_path) if weights_path else None,
                      "result_path": str(work / f"{key}.json"), "key": key, "point": point.index,
-                     "params": point.params, "n_train": datasets[data_key].n_train, "attempt": 1})
+                     "params": point.params, "n_train": datasets[data_key].n_train,
+                     "metric": datasets[data_key].target.metric, "attempt": 1})
     return jobs
 
 
@@ -74,13 +74,14 @@ def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path,
 
         def on_result(job, result):
             record = {"key": job["key"], "point": job["point"], "params": job["params"], "n_train": job["n_train"],
-                      "attempts": job["attempt"], "contended": parallel > 1 or executor == "ray", **result}
+                      "metric": job["metric"], "attempts": job["attempt"],
+                      "contended": parallel > 1 or executor == "ray", **result}
             if result["status"] == "failed" and DIED in result.get("error", "") and job["attempt"] <= retries:
                 log(f"run {job['key']} ({job['framework']} seed {job['seed']}): {result['error']}; retrying "
                     f"(attempt {job['attempt'] + 1} of {retries + 1})")
                 retry.append({**job, "attempt": job["attempt"] + 1})
                 return
-            sweep.store(out, job["key"], record)
+            store.save(out, job["key"], record)
 
         if executor == "ray":
             from harness.ray_executor import run_jobs
@@ -94,35 +95,42 @@ def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path,
 def _tables(planned, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     histories, summaries = [], []
     for point, framework, seed, key in planned:
-        path = out / "runs" / f"{key}.json"
-        if not path.is_file():
-            continue
-        record = json.loads(path.read_text())
-        metric = "accuracy" if point.spec.loss in ("categorical_crossentropy", "binary_crossentropy") else "mae"
-        history, summary = results.tables([record], metric, record.get("n_train", np.nan))
-        extra = {"point": point.index, **{f"sweep:{axis}": str(value) for axis, value in point.params.items()},
-                 "key": key, "attempts": record.get("attempts", 1), "contended": record.get("contended", False)}
-        histories.append(history.assign(**extra))
-        summaries.append(summary.assign(**extra))
+        for record in store.records(out, [key]):
+            history, summary = _record_tables(point, key, record)
+            histories.append(history)
+            summaries.append(summary)
     return (pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
             pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame())
 
 
+def _record_tables(point, key: str, record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One stored run's history and summary rows, with the point's axis values. The metric is the one the data
+    step chose (a record from before it was stored: the loss family's)."""
+    metric = record.get("metric") or ("accuracy" if point.spec.loss in ("categorical_crossentropy",
+                                                                          "binary_crossentropy") else "mae")
+    history, summary = results.tables([record], metric, record.get("n_train", np.nan))
+    extra = {"point": point.index, **{f"sweep:{axis}": str(value) for axis, value in point.params.items()},
+             "key": key, "attempts": record.get("attempts", 1), "contended": record.get("contended", False)}
+    return history.assign(**extra), summary.assign(**extra)
+
+
 def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", jobs: int = 1, retries: int = 2,
-              force: bool = False, address=None, threads=None, log: Callable[[str], None] = print) -> Path:
+              force: bool = False, address=None, threads=None, allow_large: bool = False,
+              log: Callable[[str], None] = print) -> Path:
     """Runs the sweep into `out_dir` (default results/<name>/); returns the folder."""
     if jobs < 1 or retries < 0:
         raise SpecError("--jobs" if jobs < 1 else "--retries", f"expected a positive count; received {jobs}, {retries}")
     if executor not in ("local", "ray"):
         raise SpecError("--executor", f"expected 'local' or 'ray'; received {executor!r}")
     points = sweep.expand(spec, raw)
-    out = Path(out_dir or Path("results") / spec.name)
+    for point in points:
+        resources.check(point.spec, allow_large=allow_large, parallel=1 if executor == "ray" else jobs)
+    out = folders.claim(Path(out_dir or Path("results") / spec.name), "sweep")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     planned, todo = _plan(points, out, force)
     log(f"{spec.name}: {len(points)} points, {len(planned)} runs; {len(planned) - len(todo)} already finished, "
         f"{len(todo)} to run ({executor} executor)")
-    with tempfile.TemporaryDirectory(prefix="harness-sweep-") as work:
-        work = Path(work)
+    with folders.work_dir() as work:
         job_list = _jobs(todo, work, threads)
         _execute(job_list, executor, jobs, address, work, out, retries, log)
     history, summary = _tables(planned, out)
