@@ -1,0 +1,169 @@
+"""The harness owns its folders: the user's files next to and inside an output folder survive every command byte
+for byte, a rerun never replaces results with worse ones, and a killed driver leaves a folder the next command
+makes whole. Trains the tiny iris network with PyTorch only, in this process where the case allows it."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import iris_mlp, one_error_line, write_spec
+from harness import folders, runner
+from harness.cli import main
+
+IRIS = {**iris_mlp("safety", epochs=2), "frameworks": ["torch"]}
+FAST = ["--in-process", "--threads", "1"]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under folder."""
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def user_files(folder: Path) -> dict[str, str]:
+    """Plants the files a user might keep where results go; returns their snapshot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.md").write_text("my own notes\n")
+    (folder / "tensorboard").mkdir(exist_ok=True)
+    (folder / "tensorboard" / "mine.txt").write_text("keep me\n")
+    return snapshot(folder)
+
+
+@pytest.fixture
+def spec_path(tmp_path) -> Path:
+    return write_spec(tmp_path, IRIS)
+
+
+def test_a_folder_the_harness_does_not_own_is_refused_before_training(tmp_path, spec_path, capsys):
+    out = tmp_path / "mine"
+    before = user_files(out)
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 2
+    line = one_error_line(capsys)
+    assert "--out" in line and "not empty" in line and folders.MARKER in line
+    assert snapshot(out) == before
+
+
+def test_the_current_directory_is_never_a_results_folder_by_accident(tmp_path, spec_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = user_files(tmp_path / "here")
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["run", str(spec_path), "--out", ".", *FAST]) == 2
+    assert "not empty" in one_error_line(capsys)
+    assert snapshot(tmp_path / "here") == before
+
+
+@pytest.mark.parametrize("case", ["a file", "a read-only folder", "a 300-character name", "a NUL"])
+def test_an_unwritable_output_is_refused_before_training(tmp_path, spec_path, capsys, case):
+    out = {"a file": tmp_path / "file.txt", "a read-only folder": tmp_path / "locked" / "out",
+           "a 300-character name": tmp_path / ("x" * 300), "a NUL": tmp_path / "a\x00b"}[case]
+    if case == "a file":
+        out.write_text("data\n")
+    if case == "a read-only folder":
+        if os.geteuid() == 0:  # root writes into any folder mode allows; /proc refuses even root
+            out = Path("/proc/harness-out")
+        else:
+            out.parent.mkdir()
+            out.parent.chmod(0o500)
+    started = time.perf_counter()
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 2
+    assert "--out" in one_error_line(capsys)
+    assert time.perf_counter() - started < 30  # refused at the edge: no training ran (which takes longer)
+    if case == "a file":
+        assert out.read_text() == "data\n"
+
+
+def test_a_rerun_keeps_finished_runs_and_a_failed_rerun_keeps_the_good_results(tmp_path, spec_path, capsys,
+                                                                              monkeypatch):
+    out = tmp_path / "out"
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0
+    (out / "tensorboard" / "mine.txt").write_text("keep me\n")
+    good = snapshot(out)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.status) == ["ok"]
+
+    capsys.readouterr()
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0  # nothing to redo
+    assert "1 of 1 runs already finished" in capsys.readouterr().out
+    assert pd.read_csv(out / "summary.csv").equals(summary)
+
+    def crash(job, log):
+        return {"framework": job["framework"], "seed": job["seed"], "status": "failed", "error": "boom"}
+
+    monkeypatch.setattr(runner, "run_in_process", crash)
+    assert main(["run", str(spec_path), "--out", str(out), *FAST, "--force"]) == 1
+    after = pd.read_csv(out / "summary.csv")
+    assert list(after.status) == ["ok", "failed"]  # the failed attempt is added, the good row kept
+    assert after.iloc[0].drop("error").equals(summary.iloc[0].drop("error"))
+    kept = {name: digest for name, digest in snapshot(out).items()
+            if name.startswith(("runs/", "tensorboard/")) and not name.endswith(".failed.json")}
+    assert kept == {name: digest for name, digest in good.items() if name.startswith(("runs/", "tensorboard/"))}
+
+
+def test_a_killed_driver_leaves_a_folder_the_next_command_makes_whole(tmp_path):
+    spec = {**IRIS, "name": "killed", "seeds": [0, 1], "training": {"epochs": 40, "batch_size": 16}}
+    path = write_spec(tmp_path, spec)
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--threads",
+                               "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "runs").glob("*.json")):
+        time.sleep(0.2)
+    work = [p for p in Path(tempfile.gettempdir()).glob(f"{folders.WORK_PREFIX}{driver.pid}-*")]
+    driver.send_signal(signal.SIGKILL)  # no clean-up at all
+    driver.wait()
+    assert list((out / "runs").glob("*.json")), "the first run never finished"
+    assert not (out / "summary.csv").exists() and work and all(p.exists() for p in work)
+
+    assert main(["report", str(out)]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.status) == ["ok"] and list(summary.seed) == [0]  # the finished run, and only it
+    assert "report.md" in snapshot(out)
+    with folders.work_dir():  # the next start removes the killed driver's working folder
+        pass
+    assert not any(p.exists() for p in work)
+
+
+def test_sigterm_stops_the_workers_and_removes_the_working_folder(tmp_path):
+    spec = {**IRIS, "name": "terminated", "training": {"epochs": 2000, "batch_size": 16}}
+    path = write_spec(tmp_path, spec)
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--threads",
+                               "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CI": "1"})
+    for line in driver.stdout:  # wait until the worker trains
+        if "epoch 1/" in line:
+            break
+    work = list(Path(tempfile.gettempdir()).glob(f"{folders.WORK_PREFIX}{driver.pid}-*"))
+    driver.terminate()
+    assert driver.wait(timeout=60) == 130
+    assert work and not any(p.exists() for p in work)
+    assert json.loads((out / folders.MARKER).read_text())["written_by"] == "harness"
+
+
+def test_report_refuses_a_folder_that_is_not_a_results_folder(tmp_path, capsys):
+    before = user_files(tmp_path / "mine")
+    assert main(["report", str(tmp_path / "mine")]) == 2
+    assert "not a results folder" in one_error_line(capsys)
+    assert snapshot(tmp_path / "mine") == before
+
+
+@pytest.mark.parametrize("command", ["convert", "compare"])
+def test_an_existing_output_file_is_not_overwritten(tmp_path, spec_path, capsys, command):
+    target = tmp_path / ("trained.pt" if command == "convert" else "table.md")
+    target.write_text("mine\n")
+    weights = tmp_path / "w.weights.h5"
+    weights.write_text("x")
+    argv = (["convert", str(spec_path), "--from", "tensorflow", "--weights", str(weights), "--out", str(target)]
+            if command == "convert" else ["compare", str(tmp_path), "--save", str(target)])
+    assert main(argv) == 2
+    assert "exists" in one_error_line(capsys) and target.read_text() == "mine\n"
