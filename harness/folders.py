@@ -44,6 +44,15 @@ def owned(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
+def _kind(folder: Path):
+    """What the marker says the folder holds; None if the marker is unreadable."""
+    try:
+        marker = json.loads((folder / MARKER).read_text()[:10_000])
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return marker.get("kind") if isinstance(marker, dict) else None
+
+
 def _legacy_results(folder: Path) -> bool:
     """A results folder written by an earlier harness (before markers): a manifest that names its spec."""
     try:
@@ -76,9 +85,12 @@ def claim(folder, kind: str, field: str = "--out") -> Path:
             empty = not any(folder.iterdir())
         except OSError as error:
             raise SpecError(field, f"cannot read the folder {folder}: {error.strerror or error}") from None
-        if not (empty or owned(folder) or _legacy_results(folder)):
+        if not (empty or owned(folder) or (kind == "results" and _legacy_results(folder))):
             raise SpecError(field, f"{folder} is not empty and was not written by the harness (no {MARKER} marker); "
                                    f"choose a new or empty folder")
+        if owned(folder) and _kind(folder) != kind:
+            raise SpecError(field, f"{folder} holds the harness' {_kind(folder) or 'unknown'} output, not {kind} "
+                                   f"output; choose another folder")
     else:
         try:
             folder.mkdir(parents=True)
@@ -109,9 +121,9 @@ def check_new_file(path, field: str, force: bool = False) -> Path:
 
 
 def remove_written(folder: Path, pattern: str) -> None:
-    """Deletes the files in `folder` whose names match `pattern` (a regular expression) if the folder is the
-    harness' (it or an ancestor up to the marked output folder carries the marker); then the folder if empty.
-    Anything else stays."""
+    """Deletes the files in `folder` whose names match `pattern` (a regular expression: the names the harness gives
+    what it writes there), then the folder if it is empty. Anything else stays. Callers pass folders inside an
+    output folder they claimed."""
     if not folder.is_dir():
         return
     for path in folder.iterdir():
