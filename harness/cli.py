@@ -404,13 +404,16 @@ def cmd_report(args) -> int:
     from harness.results import load_results, require_folder
     from harness.runner import rebuild
 
-    out = folders.claim(require_folder(args.out), "results", field="out")
+    out = require_folder(args.out)
+    stored = "planned_runs" in guard.read_json(out / "manifest.json", "manifest.json")
+    if not stored:
+        load_results(out)  # a folder from before the run store: checked before anything is written
+    folders.claim(out, "results", field="out")
     if args.margin or args.target:
         _update_analysis(out, args)
-    if "planned_runs" in guard.read_json(out / "manifest.json", "manifest.json"):
+    if stored:
         rebuild(out)  # the tables from the stored runs: whole again after a driver was killed mid-run
     else:
-        load_results(out)  # a folder from before the run store: checked, then rendered as it is
         write_report(out)
     print(f"report: {out / 'report.md'}")
     return 0
