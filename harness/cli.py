@@ -405,7 +405,8 @@ def cmd_report(args) -> int:
     from harness.runner import rebuild
 
     out = require_folder(args.out)
-    stored = "planned_runs" in guard.read_json(out / "manifest.json", "manifest.json")
+    manifest = guard.read_json(out / "manifest.json", "manifest.json")
+    stored = isinstance(manifest, dict) and "planned_runs" in manifest
     if not stored:
         load_results(out)  # a folder from before the run store: checked before anything is written
     folders.claim(out, "results", field="out")
