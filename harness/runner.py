@@ -154,9 +154,9 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         raise SpecError("--threads", f"expected at least 1; received {threads}")
     threads = threads or os.cpu_count() or 1
     resources.check(spec, allow_large=allow_large)
-    out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")
     dataset = data.prepare(spec)
     resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
+    out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")  # before any training
     notes = data.notes(spec, dataset)
     planned = planned_runs(spec)
     todo = {run["key"] for run in planned if force or store.finished(out, run["key"]) is None}
