@@ -4,23 +4,35 @@ Every hyperparameter has exactly one default, written here, and both adapters re
 The defaults are the Keras 3 values (the study notes' code is Keras first); PyTorch's own defaults never apply.
 """
 
+import math
+import re
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from harness import registry
-
-
-from harness.spec_layers import Frozen, Layer, PositiveInt, _literal
+from harness import guard, registry
+from harness.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, brief, positive
 
 LossName = _literal(registry.LOSSES)
 DatasetName = _literal(registry.DATASETS)
 Framework = _literal(registry.FRAMEWORKS)
+Figure = Literal[tuple(dict.fromkeys(f for figures in registry.COMPARED_FIGURES.values() for f in figures))]
+
+# Upper bounds where a larger value can only be a mistake (each is stated in the error message).
+MAX_LAYERS = 1_000
+MAX_SEEDS = 1_000
+MAX_EPOCHS = 100_000
+MAX_SAMPLES = 10_000_000   # rows of a synthetic dataset
+MAX_FEATURES = 100_000
+MAX_CLASSES = 10_000
+Seed = Annotated[int, Field(ge=0, le=2 ** 32 - 1, description="numpy, TensorFlow and PyTorch take 32-bit seeds")]
+
 # ----------------------------------------------------------------------------------------------- model
 
 class ModelSpec(Frozen):
-    input_shape: list[PositiveInt] = Field(min_length=1, description="one sample's shape, channels last")
-    layers: list[Layer] = Field(min_length=1)
+    input_shape: Annotated[list[PositiveInt], TUPLES_TOO] = Field(
+        min_length=1, max_length=8, description="one sample's shape, channels last")
+    layers: Annotated[list[Layer], TUPLES_TOO] = Field(min_length=1, max_length=MAX_LAYERS)
 
 
 # ------------------------------------------------------------------------------------------- optimizers
@@ -78,19 +90,26 @@ Optimizer = Annotated[Union[SGD, Adam, AdamW, RMSprop, Adagrad], Field(discrimin
 
 # --------------------------------------------------------------------------------------- data, training
 
+def _file_path(value: Optional[str]) -> Optional[str]:
+    if value is not None and "\x00" in value:  # the operating system refuses such a name with an exception
+        raise ValueError(f"expected a file path; received {brief(value)}, which holds a NUL character")
+    return value
+
+
 class DataSpec(Frozen):
     dataset: DatasetName
     validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of the training data held out")
     test_split: float = Field(0.2, gt=0, lt=1, description="used when the dataset has no standard test set")
-    seed: int = Field(0, description="fixes the split and synthetic data; the same for every run")
+    seed: Seed = Field(0, description="fixes the split and synthetic data; the same for every run")
     standardize: bool = Field(True, description="features scaled with training-split statistics")
     standardize_target: bool = Field(False, description="regression targets scaled likewise; errors reported in original units")
-    path: Optional[str] = Field(None, description="csv / npz file, relative to the spec file")
-    target: Optional[str] = Field(None, description="csv: the label column")
+    path: Annotated[Optional[str], AfterValidator(_file_path)] = Field(
+        None, max_length=4096, description="csv / npz file, relative to the spec file")
+    target: Optional[str] = Field(None, max_length=1000, description="csv: the label column")
     task: Optional[Literal["classification", "regression"]] = Field(None, description="csv / npz: overrides the guess from the loss")
-    n_samples: PositiveInt = Field(1000, description="synthetic datasets only")
-    n_features: PositiveInt = Field(2, description="blobs / regression only")
-    n_classes: Annotated[int, Field(ge=2)] = Field(3, description="blobs only")
+    n_samples: positive(MAX_SAMPLES) = Field(1000, description="synthetic datasets only")
+    n_features: positive(MAX_FEATURES) = Field(2, description="blobs / regression only")
+    n_classes: int = Field(3, ge=2, le=MAX_CLASSES, description="blobs only")
     noise: Optional[float] = Field(None, ge=0, description="moons 0.2, regression 10.0 when not given")
 
     @model_validator(mode="after")
@@ -104,7 +123,7 @@ class DataSpec(Frozen):
 
 class EarlyStopping(Frozen):
     monitor: Literal["loss", "val_loss", "metric", "val_metric"] = "val_loss"
-    patience: Annotated[int, Field(ge=0)] = 3
+    patience: int = Field(3, ge=0, le=MAX_EPOCHS)
     min_delta: float = Field(0.0, ge=0)
     restore_best_weights: bool = False
 
@@ -120,7 +139,7 @@ class TargetSpec(Frozen):
 class Analysis(Frozen):
     """How the report compares the frameworks (used when rendering; changing it needs no retraining)."""
 
-    margins: dict[str, Annotated[float, Field(gt=0)]] = Field(
+    margins: dict[Figure, Annotated[float, Field(gt=0)]] = Field(
         {}, description="equivalence margin per summary column, e.g. {test_accuracy: 0.01}; defaults: 1 point of "
                         "accuracy, 5 % relative for losses and errors, 0.01 for R^2")
     target: Optional[TargetSpec] = None
@@ -129,31 +148,71 @@ class Analysis(Frozen):
 def _batch_size(value):
     if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
-    raise ValueError(f"expected a positive integer or 'full'; received {value!r}")
+    raise ValueError(f"expected a positive integer or 'full'; received {brief(value)}")
 
 
 class Training(Frozen):
-    epochs: PositiveInt = 10
+    epochs: positive(MAX_EPOCHS) = 10
     batch_size: Annotated[Union[PositiveInt, Literal["full"]], BeforeValidator(_batch_size)] = Field(
         32, description="'full' = batch gradient descent, 1 = SGD")
     eval_batch_size: PositiveInt = Field(1024, description="batch size for validation and test passes")
     early_stopping: Optional[EarlyStopping] = None
 
 
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+SWEEP_VALUES = 100_000  # values in one sweep axis, nested ones included
+
+
+def _folder_name(value: str) -> str:
+    """The name becomes results/<name>/: no separator, no '..', no hidden or option-like name."""
+    if not NAME.fullmatch(value):
+        raise ValueError(f"expected 1 to 100 of the characters A-Z a-z 0-9 _ . - (not starting with '.' or '-'), "
+                         f"as it names the results folder; received {brief(value)}")
+    return value
+
+
+def _plain(values: list) -> list:
+    """Sweep values as a spec file holds them: null, booleans, numbers, strings, lists and mappings with string
+    keys, at most guard.MAX_DEPTH levels deep. A Python caller may pass anything, a list holding itself included,
+    so the walk is bounded by depth and by a count of values."""
+    stack, seen = [(values, 0)], 0
+    while stack:
+        node, level = stack.pop()
+        seen += 1
+        if seen > SWEEP_VALUES:
+            raise ValueError(f"expected at most {SWEEP_VALUES:,} values in one axis; received more")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError(f"expected finite numbers; received {node}")
+        if node is None or isinstance(node, (bool, int, float, str)):
+            continue
+        if isinstance(node, dict) and all(isinstance(key, str) for key in node):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            raise ValueError(f"expected plain values (null, booleans, numbers, strings, lists, mappings with string "
+                             f"keys); received {type(node).__name__} {brief(node)}")
+        if level >= guard.MAX_DEPTH:
+            raise ValueError(f"expected at most {guard.MAX_DEPTH} levels of nesting; received more")
+        stack.extend((child, level + 1) for child in children)
+    return values
+
+
 class Spec(Frozen):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="names the results folder")
-    description: str = ""
+    name: Annotated[str, AfterValidator(_folder_name)] = Field(
+        json_schema_extra={"pattern": f"^{NAME.pattern}$"}, description="names the results folder")
+    description: str = Field("", max_length=10_000)
     data: DataSpec
     model: ModelSpec
     loss: LossName
     optimizer: Optimizer
     training: Training = Training()
-    frameworks: list[Framework] = Field(["tensorflow", "torch"], min_length=1)
-    seeds: list[int] = Field([0], min_length=1)
+    frameworks: Annotated[list[Framework], TUPLES_TOO] = Field(["tensorflow", "torch"], min_length=1)
+    seeds: Annotated[list[Seed], TUPLES_TOO] = Field([0], min_length=1, max_length=MAX_SEEDS)
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
     analysis: Analysis = Analysis()
-    sweep: Optional[dict[str, Annotated[list, Field(min_length=1)]]] = Field(
+    sweep: Optional[dict[str, Annotated[list, TUPLES_TOO, Field(min_length=1), AfterValidator(_plain)]]] = Field(
         None, description="axes of a sweep: dotted spec path -> list of values, e.g. optimizer.learning_rate: "
                           "[0.001, 0.01]; frameworks and seeds are axes automatically")
     mode: Literal["product", "zip"] = Field("product", description="sweep: every combination, or the i-th values")
@@ -170,5 +229,5 @@ class Spec(Frozen):
     @classmethod
     def _unique(cls, value):
         if len(set(value)) != len(value):
-            raise ValueError(f"must not repeat entries, received {value}")
+            raise ValueError(f"must not repeat entries; received {brief(value)}")
         return value

@@ -7,23 +7,48 @@ activation other than tanh), so a spec always means the same network in both fra
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from harness import registry
+
+
+def brief(value, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters, on one line: a message never carries a huge received value."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits"  # repr fails past 4,300
+    try:
+        text = repr(value).replace("\n", "\\n")
+    except Exception:  # noqa: BLE001 - a caller's object whose repr fails, or nests too deeply to print
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _literal(table: dict):
     return Literal[tuple(table)]  # type: ignore[valid-type]
 
 
+MAX_SIZE = 2 ** 31 - 1  # TensorFlow and PyTorch hold sizes in 32-bit integers in places: larger is a mistake
+
+
+def positive(at_most: int = MAX_SIZE):
+    """The type of a positive integer of at most `at_most` (the bound is in the message and the JSON schema)."""
+    return Annotated[int, Field(gt=0, le=at_most)]
+
+
+PositiveInt = positive()
+# A list field also takes a tuple (Python callers write input_shape=(4,)); its items stay strict.
+TUPLES_TOO = Strict(False)
 Activation = _literal(registry.ACTIVATIONS)
 Initializer = _literal(registry.INITIALIZERS)
-PositiveInt = Annotated[int, Field(gt=0)]
 Padding = Literal["valid", "same"]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every spec model. Strict: a boolean is not a number (lax pydantic reads `units: true` as 1), a string is
+    not a number, a float is not an integer (`units: 1.0e9`; an integer is still a float), bytes are not a
+    string; and every float is finite (.inf and .nan are refused wherever a number goes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Regularizer(Frozen):
@@ -59,7 +84,7 @@ class Dropout(Frozen):
     @classmethod
     def _rate_in_range(cls, value):
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"expected a float in [0, 1); received {value}")
+            raise ValueError(f"expected a float in [0, 1); received {brief(value)}")
         return value
 
 
@@ -74,14 +99,14 @@ class Flatten(Frozen):
 
 class Reshape(Frozen):
     type: Literal["reshape"]
-    target_shape: list[Annotated[int, Field(ge=-1)]] = Field(min_length=1, description="without the batch axis; "
-                                                                                       "one entry may be -1")
+    target_shape: Annotated[list[Annotated[int, Field(ge=-1, le=MAX_SIZE)]], TUPLES_TOO] = Field(
+        min_length=1, max_length=8, description="without the batch axis; one entry may be -1")
 
     @field_validator("target_shape")
     @classmethod
     def _one_unknown(cls, value):
         if value.count(-1) > 1 or 0 in value:
-            raise ValueError(f"expected positive sizes and at most one -1; received {value}")
+            raise ValueError(f"expected positive sizes and at most one -1; received {brief(value)}")
         return value
 
 
@@ -116,7 +141,7 @@ class Conv1D(Conv):
     dilation_rate: PositiveInt = 1
 
 
-Pair = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]]
+Pair = Union[PositiveInt, Annotated[list[PositiveInt], TUPLES_TOO, Field(min_length=2, max_length=2)]]
 
 
 class Conv2D(Conv):
