@@ -1,81 +1,89 @@
-"""Loading a spec from YAML, JSON or Python objects, and the checks that span several fields.
+"""Loading a spec from a YAML or JSON file (harness.spec_file) or Python objects, and the checks that span
+several fields.
 
 Every failure becomes one `SpecError` line: the field path, what is allowed, what was received.
 """
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from harness import registry, shapes
+from harness import registry, shapes, spec_file
 from harness.errors import SpecError
 from harness.spec import Spec
+from harness.spec_layers import brief
 
 
 def _field_path(location: tuple) -> str:
     """('model', 'layers', 1, 'dense', 'units') -> 'model.layers[1].units'.
 
     pydantic adds the union member to the path: the tag of a tagged union ('dense' right after a layer index,
-    'adam' right after 'optimizer') and labels such as 'constrained-int'. A reader needs neither.
+    'adam' right after 'optimizer') and labels such as 'constrained-int' or '[key]'. A reader needs neither.
     """
     parts: list[str] = []
     previous = None
     for item in location:
         tag_position = isinstance(previous, int) or previous == "optimizer"
-        if isinstance(item, int):
+        if isinstance(item, int) and not isinstance(item, bool) and parts:
             parts[-1] += f"[{item}]"
-        elif not (tag_position and isinstance(previous, (int, str)) and item in _TAGS) and not _is_label(item):
-            parts.append(str(item))
+        elif not (tag_position and item in _TAGS) and not _is_label(item):
+            text = str(item)
+            parts.append(text if 0 < len(text) <= 80 else brief(text, 40))
         previous = item
     return ".".join(parts)
 
 
 _TAGS = set(registry.LAYERS) | set(registry.OPTIMIZERS)
+# pydantic's labels of union members and dict keys: constrained-int, function-after[...], literal['full'], [key]
+_LABEL = re.compile(r"\[key\]|(constrained|function|json|tagged|nullable|literal|list|dict|union)[-\[].*")
 
 
 def _is_label(item) -> bool:
-    return any(mark in str(item) for mark in "[-")
+    return isinstance(item, str) and bool(_LABEL.fullmatch(item))
+
+
+def _message(first: dict) -> str:
+    """What is allowed and what was received, in words, from one pydantic error."""
+    kind, context = first.get("type"), first.get("ctx") or {}
+    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ").replace("Input should be", "expected")
+    message = message.replace("String should have", "expected")
+    message = re.sub(r"^expected (greater|less)", r"expected a value \1", message)
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "union_tag_invalid":
+        return f"unknown type {brief(context.get('tag'))}; allowed: {context.get('expected_tags', '')}"
+    if kind == "union_tag_not_found":
+        return f"needs a {context.get('discriminator', 'type')} field; received {brief(first.get('input'))}"
+    if kind in ("less_than_equal", "greater_than_equal") and isinstance(context.get("le", context.get("ge")), int):
+        bound = context.get("le", context.get("ge"))
+        message = f"expected {'at most' if kind == 'less_than_equal' else 'at least'} {bound:,}"
+    if kind in ("too_long", "too_short") and isinstance(context.get("actual_length"), int):
+        bound = context.get("max_length" if kind == "too_long" else "min_length")
+        entries = lambda count: f"{count:,} entr{'y' if count == 1 else 'ies'}"  # noqa: E731
+        return (f"expected {'at most' if kind == 'too_long' else 'at least'} {entries(bound)}; received "
+                f"{entries(context['actual_length'])}")
+    if "received" not in message and "input" in first:
+        message += f"; received {brief(first['input'])}"
+    return message
 
 
 def _one_line(error: ValidationError, prefix: str = "") -> SpecError:
-    first = error.errors(include_url=False)[0]
-    field = ".".join(part for part in (prefix, _field_path(first["loc"])) if part)
-    message = first["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
-    message = re.sub(r"^expected (greater|less)", r"expected a value \1", message)
-    if first["type"] == "missing":
-        message = "is required"
-    elif first["type"] == "extra_forbidden":
-        message = "is not a known field"
-    elif first["type"] == "union_tag_invalid":
-        context = first.get("ctx", {})
-        message = f"unknown type {context.get('tag')!r}; allowed: {context.get('expected_tags', '')}"
-        return SpecError(field, message)
-    elif "received" not in message:
-        message += f"; received {first['input']!r}"
-    more = error.error_count() - 1
-    if more:
-        message += f" (and {more} more error{'s' if more > 1 else ''})"
-    return SpecError(field, message)
-
-
-def _load_mapping(path: Path) -> dict:
-    if not path.is_file():
-        raise SpecError("", f"spec file not found: {path}")
-    text = path.read_text()
+    """The first of pydantic's errors as one SpecError line: the field path, what is allowed, what was received
+    (its repr cut to 80 characters). Never raises: it runs on every kind of bad input."""
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SpecError("", f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}{line}: {problem}")
-    if not isinstance(data, dict):
-        raise SpecError("", f"{path} must hold a mapping at the top level; received {type(data).__name__}")
-    return data
+        errors = error.errors(include_url=False)
+        first = errors[0]
+        field = ".".join(part for part in (prefix, _field_path(tuple(first.get("loc", ())))) if part)
+        message = _message(first)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    except Exception:  # noqa: BLE001 - a message about an error must not become a second error
+        field, message = prefix, f"is not valid ({brief(str(error).splitlines()[0] if str(error) else error)})"
+    return SpecError(field, " ".join(message.splitlines()))
 
 
 def _last_activation(spec: Spec) -> tuple[int, str]:
@@ -138,9 +146,8 @@ def parse_spec(data: Any) -> Spec:
 
 def load_spec(path) -> Spec:
     """Reads a YAML or JSON spec file and validates it. A relative data path is resolved against the file."""
-    path = Path(path)
-    data = _load_mapping(path)
-    relative = (data.get("data") or {}).get("path") if isinstance(data.get("data"), dict) else None
-    if relative and not Path(relative).is_absolute():
-        data["data"] = {**data["data"], "path": str((path.parent / relative).resolve())}
+    data = spec_file.read_mapping(path)
+    relative = data["data"].get("path") if isinstance(data.get("data"), dict) else None
+    if isinstance(relative, str) and relative and "\x00" not in relative and not Path(relative).is_absolute():
+        data["data"] = {**data["data"], "path": str((Path(path).parent / relative).resolve())}
     return parse_spec(data)
