@@ -8,6 +8,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -15,11 +16,14 @@ from pathlib import Path
 from harness import atomic
 from harness.errors import SpecError
 from harness.spec import Spec
+from harness.spec_layers import brief
 from harness.validate import parse_spec
 
 AUTOMATIC_AXES = ("frameworks", "seeds")
 LABEL_AXIS = "label"  # an axis that only names the points (useful in zip mode); it changes nothing in the spec
 FINISHED = ("ok", "diverged")  # a failed run is not finished: a rerun tries it again
+MAX_POINTS = 10_000  # points of one sweep; more can only be a mistake (each is a validated spec in memory)
+MAX_RUNS = 100_000   # points x frameworks x seeds
 
 
 @dataclass(frozen=True)
@@ -29,35 +33,75 @@ class Point:
     spec: Spec    # the complete, resolved spec of this point (no sweep left)
 
 
+def _index(node: list, key: str, where: str) -> int:
+    """The list index `key` names: a plain non-negative number below the list's length (Python's -1 is not one)."""
+    if not (key.isascii() and key.isdigit() and len(key) <= 9 and int(key) < len(node)):
+        raise ValueError(f"{where} has {len(node)} entries, indices 0 to {len(node) - 1}; received index {key!r}")
+    return int(key)
+
+
+def _step(node, key: str, where: str):
+    """node[key] for a mapping (created if missing) or a list; a ValueError saying why when the path stops here."""
+    if isinstance(node, list):
+        return node[_index(node, key, where)]
+    if not isinstance(node, dict):
+        raise ValueError(f"{where} is the value {brief(node)}, which holds no fields")
+    if isinstance(node.get(key), str):  # shorthand such as `optimizer: adam`
+        node[key] = {"type": node[key]}
+    return node.setdefault(key, {})
+
+
 def set_path(raw: dict, path: str, value) -> None:
-    """Sets raw['a']['b'][1]['c'] for path 'a.b.1.c', creating missing mappings."""
+    """Sets raw['a']['b'][1]['c'] for path 'a.b.1.c', creating missing mappings. A path that leads nowhere (an
+    index out of range or not a plain number, a step into a number or a string) raises a ValueError saying why."""
     *parents, last = path.split(".")
     node = raw
-    for key in parents:
-        if isinstance(node, list):
-            node = node[int(key)]
-        else:
-            if isinstance(node.get(key), str):  # shorthand such as `optimizer: adam`
-                node[key] = {"type": node[key]}
-            node = node.setdefault(key, {})
+    for depth, key in enumerate(parents):
+        node = _step(node, key, ".".join(parents[:depth]) or "the spec")
+    where = ".".join(parents) or "the spec"
     if isinstance(node, list):
-        node[int(last)] = value
-    else:
+        node[_index(node, last, where)] = value
+    elif isinstance(node, dict):
         node[last] = value
+    else:
+        raise ValueError(f"{where} is the value {brief(node)}, which holds no fields")
+
+
+def count_points(spec: Spec) -> int:
+    """The number of points, from the axis lengths alone (nothing is expanded)."""
+    lengths = {axis: len(values) for axis, values in (spec.sweep or {}).items()}
+    if spec.mode == "zip":
+        if len(set(lengths.values())) > 1:
+            raise SpecError("sweep", f"mode zip needs axes of equal length; received lengths {brief(lengths)}")
+        return next(iter(lengths.values()), 0)
+    return math.prod(lengths.values())
+
+
+def check_size(spec: Spec) -> int:
+    """The number of points, if the sweep and its runs stay within MAX_POINTS and MAX_RUNS; else one line."""
+    points = count_points(spec)
+    if points > MAX_POINTS:
+        shape = " x ".join(str(len(values)) for values in spec.sweep.values())
+        raise SpecError("sweep", f"expected at most {MAX_POINTS:,} points; received {points:,} ({shape} in mode "
+                                 f"{spec.mode})")
+    runs = points * len(spec.frameworks) * len(spec.seeds)
+    if runs > MAX_RUNS:
+        raise SpecError("sweep", f"expected at most {MAX_RUNS:,} runs (points x frameworks x seeds); received "
+                                 f"{points:,} x {len(spec.frameworks)} x {len(spec.seeds)} = {runs:,}")
+    return points
 
 
 def _combinations(spec: Spec) -> list[dict]:
     axes = spec.sweep or {}
+    check_size(spec)
     if spec.mode == "zip":
-        lengths = {axis: len(values) for axis, values in axes.items()}
-        if len(set(lengths.values())) > 1:
-            raise SpecError("sweep", f"mode zip needs axes of equal length; received lengths {lengths}")
         return [dict(zip(axes, values)) for values in zip(*axes.values())]
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 
 def expand(spec: Spec, raw: dict) -> list[Point]:
-    """Every point of the sweep as a validated spec; a bad path or value is a one-line error naming the axis."""
+    """Every point of the sweep as a validated spec; a bad path or value is a one-line error naming the axis.
+    The points are counted before any is built: a sweep past MAX_POINTS or MAX_RUNS is refused at once."""
     for axis in spec.sweep or {}:
         if axis in AUTOMATIC_AXES:
             raise SpecError(f"sweep.{axis}", f"{axis} are swept automatically; list them in `{axis}:` instead")
@@ -70,12 +114,12 @@ def expand(spec: Spec, raw: dict) -> list[Point]:
                 continue
             try:
                 set_path(point, axis, value)
-            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-                raise SpecError(f"sweep.{axis}", f"is not a path into the spec (received value {value!r})") from None
+            except ValueError as error:
+                raise SpecError(f"sweep.{axis}", f"is not a path into the spec: {error}") from None
         try:
             points.append(Point(index, params, parse_spec(point)))
         except SpecError as error:
-            raise SpecError(f"sweep.{', '.join(params)}", f"point {params} is not a valid spec: {error}") from None
+            raise SpecError(f"sweep.{', '.join(params)}", f"point {brief(params)} is not a valid spec: {error}") from None
     return points
 
 
