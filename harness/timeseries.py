@@ -60,6 +60,10 @@ def chronological_split(n: int, validation_split: float, test_split: float) -> t
     if n_train <= 0 or n_test <= 0:
         raise SpecError("data", f"{n} windows leave {n_train} training and {n_test} test samples; lower "
                                 f"test_split / validation_split or the window length")
+    if validation_split > 0 and n_val == 0:
+        raise SpecError("data.validation_split", f"must hold out at least one validation sample, or be 0 for none; "
+                                                 f"received {validation_split}, which holds out 0 of the "
+                                                 f"{n - n_test} windows before the test part")
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
 
 
