@@ -7,13 +7,13 @@ import pandas as pd
 
 from harness.analysis import comparison_table
 from harness.report import side_by_side
-from harness.results import load_results, require_folder
+from harness.results import load_results
 
 _HEADLINE = {"classification": "test accuracy", "regression": "test MAE"}
 
 
 def _row(out_dir: Path) -> dict:
-    results = load_results(require_folder(out_dir))
+    results = load_results(out_dir)  # every folder checked before any row is made: a bad one names its path
     manifest, table = results.manifest, side_by_side(results.summary, results.manifest)
     figure = _HEADLINE.get(manifest.get("task"), "test loss")
     row = {"experiment": manifest.get("name", out_dir.name), "figure": figure}
@@ -25,7 +25,8 @@ def _row(out_dir: Path) -> dict:
 
 
 def compare(out_dirs) -> pd.DataFrame:
-    """One row per results folder: experiment, figure, one column per framework, verdict."""
+    """One row per results folder: experiment, figure, one column per framework, verdict. Each folder is
+    loaded and checked by `harness.results.load_results`; the first that fails is the one-line error."""
     rows = [_row(Path(out_dir)) for out_dir in out_dirs]
     columns = ["experiment", "figure"]
     columns += [c for row in rows for c in row if c not in columns and c != "verdict"] + ["verdict"]

@@ -20,13 +20,17 @@ METRIC_LABELS = {"loss": "loss", "accuracy": "accuracy", "mae": "MAE"}
 LOG_SCALE_RATIO = 50  # a loss spanning more than this factor is unreadable on a linear axis
 
 
+def figure_png(figure) -> bytes:
+    """`figure` as PNG bytes. No timestamp metadata, so the same data gives the same bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def write_figure(figure, path) -> Path:
     """Saves `figure` as PNG through a temporary file in the same folder and `os.replace`, so a reader never
     sees a half-written image."""
-    buffer = io.BytesIO()
-    # No timestamp metadata, so the same data gives the same bytes.
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return atomic.write_bytes(path, buffer.getvalue())
+    return atomic.write_bytes(path, figure_png(figure))
 
 
 def _style(framework: str, order: int) -> dict:
@@ -73,11 +77,15 @@ def _use_log_scale(metric: str, values: pd.Series) -> bool:
 
 
 def curves(history: pd.DataFrame, metric: str, path, title: str) -> Path:
-    """Draws `metric` per epoch, train and validation side by side, both frameworks overlaid; writes a PNG.
+    """Writes `curve_png`'s plot to `path` (atomically); returns the path written."""
+    return atomic.write_bytes(path, curve_png(history, metric, title))
+
+
+def curve_png(history: pd.DataFrame, metric: str, title: str) -> bytes:
+    """Draws `metric` per epoch, train and validation side by side, both frameworks overlaid, as PNG bytes.
 
     history: tidy rows (framework, seed, epoch, split, metric, value). metric: 'loss', 'accuracy' or 'mae'.
-    Returns the path written. With no validation rows there is one panel; with no finite rows, an empty panel
-    that says so.
+    With no validation rows there is one panel; with no finite rows, an empty panel that says so.
     """
     import matplotlib
 
@@ -105,8 +113,8 @@ def curves(history: pd.DataFrame, metric: str, path, title: str) -> Path:
         axes[0][0].legend(fontsize=8)
     if _use_log_scale(metric, rows["value"]):
         axes[0][0].set_yscale("log")  # sharey carries it to the other panel
-    figure.suptitle(title)
+    figure.suptitle(title, parse_math=False)  # a '$' in an experiment's name is text, not TeX
     try:
-        return write_figure(figure, path)
+        return figure_png(figure)
     finally:
         plt.close(figure)

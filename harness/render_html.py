@@ -1,15 +1,18 @@
 """report.html: report.md's content as one self-contained page. The curve PNGs are embedded as base64 data: URIs,
 the CSS is inline, there is no script, and a Content-Security-Policy lets the page load nothing but its own data:
 images, so opening it makes no network request. Tables scroll sideways on a phone; the page keeps a reading width
-on a laptop. Every number comes from the data files through `harness.report`; nothing here imports a framework."""
+on a laptop. Every number comes from the checked `harness.results.Results`; nothing here imports a framework."""
 
 import base64
 from html import escape
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
-from harness.report import _plot_files, _read, _value, side_by_side, unfinished_runs
+from harness import guard
+from harness.errors import SpecError
+from harness.report import as_results, manifest_value, plot_files, side_by_side, unfinished_runs
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -60,8 +63,8 @@ def _table(frame: pd.DataFrame, kind: str, index: bool = False) -> str:
 
 
 def _items(mapping: dict) -> list[str]:
-    """A manifest mapping as a list: key with underscores as spaces, value as received (see report._value)."""
-    return ["<ul>", *[f"<li><strong>{escape(key.replace('_', ' '))}</strong>: {escape(_value(value))}</li>"
+    """A manifest mapping as a list: key with underscores as spaces, value as received (report.manifest_value)."""
+    return ["<ul>", *[f"<li><strong>{escape(key.replace('_', ' '))}</strong>: {escape(manifest_value(value))}</li>"
                       for key, value in mapping.items()], "</ul>"]
 
 
@@ -94,12 +97,20 @@ def _unfinished(summary: pd.DataFrame) -> list[str]:
     return lines + ["</ul>"]
 
 
-def _figure(out_dir: Path, name: str) -> str:
-    path = out_dir / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: harness.report.write_report(out_dir) draws the curve PNGs "
-                                f"that report.html embeds")
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+def _drawn_images(out_dir: Path, names: list[str]) -> dict[str, bytes]:
+    """The curve PNGs `write_report` drew earlier into out_dir, read through the guarded edge."""
+    images = {}
+    for name in names:
+        path = out_dir / name
+        if not path.exists():
+            raise SpecError(str(path), "expected the curve PNG that harness.report.write_report(out_dir) draws "
+                                       "for report.html; received no file")
+        images[name] = guard.read_bytes(path, str(path), "record")
+    return images
+
+
+def _figure(name: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
     title = name.removesuffix(".png").replace("_", " ")
     return (f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{escape(title)}\">"
             f"<figcaption>{escape(title)}</figcaption></figure>")
@@ -114,7 +125,7 @@ def _hyperparameters(manifest: dict) -> list[str]:
         versions = ", ".join(f"{name} {version}" for name, version in (facts.get("versions") or {}).items())
         threads = ", ".join(f"{name} {count}" for name, count in (facts.get("threads") or {}).items())
         settings = facts.get("hyperparameters") or {}
-        rows = [(f"{part}.{key}", _value(value))
+        rows = [(f"{part}.{key}", manifest_value(value))
                 for part in ("optimizer", "loss") for key, value in (settings.get(part) or {}).items()]
         lines += [f"<h3>{escape(framework)}</h3>",
                   f"<p>Versions: {escape(versions or 'not recorded')}. "
@@ -146,11 +157,16 @@ def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) ->
     return parts
 
 
-def render_html(out_dir) -> str:
-    """report.html's text for a results folder whose curve PNGs `write_report` has drawn: one page with no
-    external resource (PNGs as data: URIs, inline CSS, no script), the same sections as report.md."""
-    out_dir = Path(out_dir)
-    history, summary, manifest = _read(out_dir)
+def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
+    """report.html's text: one page with no external resource (PNGs as data: URIs, inline CSS, no script), the
+    same sections as report.md.
+
+    source: a `Results` or a results folder. images: {file name: PNG bytes} of the curve plots; by default the
+    PNGs `write_report` drew into the folder."""
+    loaded = as_results(source)
+    history, summary, manifest = loaded.history, loaded.summary, loaded.manifest
+    names = [name for _, name in plot_files(manifest)]
+    images = images if images is not None else _drawn_images(loaded.out_dir, names)
     body = [
         *_header(manifest, summary),
         "<h2>Side by side</h2>",
@@ -161,7 +177,7 @@ def render_html(out_dir) -> str:
         "<h2>Curves</h2>",
         "<p class=\"note\">Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution)."
         "</p>",
-        *[_figure(out_dir, name) for _, name in _plot_files(manifest)],
+        *[_figure(name, images[name]) for name in names],
         "<h2>What was matched</h2>", *_items(manifest.get("matched", {})),
         "<h2>Known differences</h2>",
         "<ul>", *[f"<li>{escape(note)}</li>" for note in manifest.get("known_differences", [])], "</ul>",

@@ -1,12 +1,11 @@
 """report.tex: the side-by-side table as a booktabs LaTeX table, ready to paste into a paper. Pure functions of the
-results folder's data files; nothing here imports a framework."""
+checked `harness.results.Results`; nothing here imports a framework."""
 
 import re
-from pathlib import Path
 
 import pandas as pd
 
-from harness.report import _read, side_by_side
+from harness.report import as_results, side_by_side
 
 # Characters that LaTeX reads as commands, and the Unicode the report's cells and labels use, in text mode.
 _ESCAPES = {
@@ -65,9 +64,10 @@ def _caption(manifest: dict, summary: pd.DataFrame) -> str:
             f"Mean ± std over the seeds that finished; one seed shows the mean alone.")
 
 
-def render_latex(out_dir) -> str:
-    """report.tex's text for a results folder: the side-by-side table with a caption naming the experiment,
-    its seeds and frameworks, labelled tab:<experiment name>."""
-    _, summary, manifest = _read(Path(out_dir))
+def render_latex(source) -> str:
+    """report.tex's text for a `Results` (or a results folder): the side-by-side table with a caption naming
+    the experiment, its seeds and frameworks, labelled tab:<experiment name>."""
+    loaded = as_results(source)
+    summary, manifest = loaded.summary, loaded.manifest
     label = "tab:" + re.sub(r"[^A-Za-z0-9:._/-]+", "-", str(manifest.get("name", "results")))
     return latex_table(side_by_side(summary, manifest), _caption(manifest, summary), label)

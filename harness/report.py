@@ -1,6 +1,7 @@
 """The report of a results folder: a side-by-side table (figures as rows, frameworks as columns, mean ± std over
 the seeds that finished), training curves, and `report.md` saying what was matched, what was not, and what ran
-where. Every number comes from history.csv, summary.csv and manifest.json; nothing here imports a framework."""
+where. Every number comes from history.csv, summary.csv and manifest.json, loaded and checked once by
+`harness.results.load_results` and handed to every renderer; nothing here imports a framework."""
 
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness import atomic, plots
+from harness.results import Results, load_results
 
 DASH = "—"
 STATUS_ORDER = ["ok", "diverged", "failed"]
@@ -113,24 +115,24 @@ def side_by_side(summary: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     return frame
 
 
-def _read(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    return (pd.read_csv(out_dir / "history.csv"), pd.read_csv(out_dir / "summary.csv"),
-            json.loads((out_dir / "manifest.json").read_text()))
+def as_results(source) -> Results:
+    """A `Results` as it is, or a results folder loaded (and checked) by `harness.results.load_results`."""
+    return source if isinstance(source, Results) else load_results(source)
 
 
-def _plot_files(manifest: dict) -> list[tuple[str, str]]:
+def plot_files(manifest: dict) -> list[tuple[str, str]]:
     """(metric, file name) of each curve plot; the task metric plot is named after it."""
     metric = "accuracy" if manifest.get("task") == "classification" else manifest.get("metric", "mae")
     return [("loss", "loss_curves.png"), (metric, f"{metric}_curves.png")]
 
 
-def _value(value) -> str:
+def manifest_value(value) -> str:
     """A manifest value as received: strings as they are, everything else as JSON (null, false, [0.9, 0.999])."""
     return value if isinstance(value, str) else json.dumps(value)
 
 
 def _bullets(mapping: dict) -> list[str]:
-    return [f"- **{key.replace('_', ' ')}**: {_value(value)}" for key, value in mapping.items()]
+    return [f"- **{key.replace('_', ' ')}**: {manifest_value(value)}" for key, value in mapping.items()]
 
 
 def _pipe(value: str) -> str:
@@ -185,7 +187,7 @@ def _hyperparameters(manifest: dict) -> list[str]:
         versions = ", ".join(f"{name} {version}" for name, version in (facts.get("versions") or {}).items())
         threads = ", ".join(f"{name} {count}" for name, count in (facts.get("threads") or {}).items())
         settings = facts.get("hyperparameters") or {}
-        rows = [(f"{part}.{key}", _pipe(_value(value)))
+        rows = [(f"{part}.{key}", _pipe(manifest_value(value)))
                 for part in ("optimizer", "loss") for key, value in (settings.get(part) or {}).items()]
         lines += [f"### {framework}", "", f"Versions: {versions or 'not recorded'}. "
                   f"Threads: {threads or 'not recorded'}.", ""]
@@ -216,12 +218,13 @@ def _defaults_diff(manifest: dict) -> list[str]:
             pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
-def render_markdown(out_dir) -> str:
-    """report.md's text for a results folder; links the curve PNGs that `write_report` writes beside it."""
-    history, summary, manifest = _read(Path(out_dir))
+def render_markdown(source) -> str:
+    """report.md's text for a `Results` (or a results folder); links the curve PNGs `write_report` writes."""
+    loaded = as_results(source)
+    history, summary, manifest = loaded.history, loaded.summary, loaded.manifest
     table = side_by_side(summary, manifest)
     aligns = ("left",) + ("right",) * len(table.columns)
-    plots_md = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for _, name in _plot_files(manifest)]
+    plots_md = [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for _, name in plot_files(manifest)]
     lines = _header(manifest, summary) + [
         "## Side by side", "",
         "Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.", "",
@@ -241,15 +244,21 @@ def render_markdown(out_dir) -> str:
 
 def write_report(out_dir) -> Path:
     """Writes the curve PNGs, report.md, report.html (self-contained) and report.tex (a booktabs table) into
-    `out_dir`, each atomically; returns the path of report.md."""
-    out_dir = Path(out_dir)
-    history, _, manifest = _read(out_dir)
-    for metric, name in _plot_files(manifest):
-        label = plots.METRIC_LABELS.get(metric, metric)
-        plots.curves(history, metric, out_dir / name, f"{manifest.get('name', '')}: {label}")
+    `out_dir` (a folder or its `Results`), each atomically; returns the path of report.md.
+
+    The folder is loaded and checked first and everything is rendered in memory before the first file is
+    written, so a folder that fails its checks leaves the earlier reports as they were."""
     from harness.render_html import render_html
     from harness.render_latex import render_latex
 
-    atomic.write_text(out_dir / "report.tex", render_latex(out_dir))
-    atomic.write_text(out_dir / "report.html", render_html(out_dir))
-    return atomic.write_text(out_dir / "report.md", render_markdown(out_dir))
+    loaded = as_results(out_dir)
+    name = loaded.manifest.get("name", "")
+    images = {file: plots.curve_png(loaded.history, metric, f"{name}: {plots.METRIC_LABELS.get(metric, metric)}")
+              for metric, file in plot_files(loaded.manifest)}
+    texts = {"report.tex": render_latex(loaded), "report.html": render_html(loaded, images),
+             "report.md": render_markdown(loaded)}
+    for file, data in images.items():
+        atomic.write_bytes(loaded.out_dir / file, data)
+    for file, text in texts.items():
+        atomic.write_text(loaded.out_dir / file, text)
+    return loaded.out_dir / "report.md"

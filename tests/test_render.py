@@ -23,8 +23,10 @@ import pandas as pd
 import pytest
 
 from harness import report
+from harness.errors import SpecError
 from harness.render_html import render_html
 from harness.render_latex import escape, latex_table, render_latex
+from harness.results import load_results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 GOLDEN = Path(__file__).parent / "golden"
@@ -76,7 +78,8 @@ def test_latex_escape(text, expected):
 
 
 def test_latex_table_layout():
-    table = report.side_by_side(report._read(FIXTURE)[1], json.loads((FIXTURE / "manifest.json").read_text()))
+    loaded = load_results(FIXTURE)
+    table = report.side_by_side(loaded.summary, loaded.manifest)
     lines = latex_table(table, "caption", "tab:x").splitlines()
     assert lines[0].startswith("%") and r"\usepackage{booktabs}" in lines[0]
     assert r"\begin{tabular}{lrr}" in lines and "|" not in "".join(lines)
@@ -87,7 +90,7 @@ def test_latex_table_layout():
 
 def test_latex_table_rejects_a_label_that_breaks_latex():
     with pytest.raises(ValueError, match="label"):
-        latex_table(report.side_by_side(report._read(FIXTURE)[1], {}), "caption", "tab:a}b")
+        latex_table(report.side_by_side(load_results(FIXTURE).summary, {}), "caption", "tab:a}b")
 
 
 class _Page(HTMLParser):
@@ -166,7 +169,7 @@ def test_html_lists_unfinished_runs_escaped(results, tmp_path):
 
 
 def test_html_without_curve_pngs_says_what_draws_them():
-    with pytest.raises(FileNotFoundError, match="write_report"):
+    with pytest.raises(SpecError, match="loss_curves.png: expected the curve PNG that .*write_report"):
         render_html(FIXTURE)
 
 

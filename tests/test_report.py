@@ -140,23 +140,24 @@ def test_render_is_deterministic(tmp_path):
 
 
 def _regression_folder(tmp_path: Path) -> Path:
-    """Two frameworks x two seeds x 5 epochs of a made-up regression run; torch seed 1 diverges at epoch 4."""
+    """Two frameworks x two seeds x 5 epochs of a made-up regression run; torch seed 1 diverges at epoch 4 (its
+    loss inf, its MAE NaN, and no validation rows for that epoch, as training writes a diverged epoch)."""
     rng = np.random.default_rng(0)
     history, summary = [], []
     for framework in ("tensorflow", "torch"):
         for seed in (0, 1):
             diverged = framework == "torch" and seed == 1
-            for epoch in range(1, 6):
+            for epoch in range(1, 5 if diverged else 6):
                 loss = 10.0 / epoch + rng.uniform(0, 0.1)
-                if diverged and epoch >= 4:
-                    loss = np.nan if epoch == 4 else np.inf
-                for split, metric, value in [("train", "loss", loss), ("train", "mae", loss / 2),
-                                             ("train", "epoch_seconds", 0.1), ("val", "loss", loss * 1.1),
-                                             ("val", "mae", loss * 0.55)]:
+                rows = [("train", "loss", loss), ("train", "mae", loss / 2), ("train", "epoch_seconds", 0.1),
+                        ("val", "loss", loss * 1.1), ("val", "mae", loss * 0.55)]
+                if diverged and epoch == 4:
+                    rows = [("train", "loss", np.inf), ("train", "mae", np.nan), ("train", "epoch_seconds", 0.1)]
+                for split, metric, value in rows:
                     history.append(dict(framework=framework, seed=seed, epoch=epoch, split=split, metric=metric,
                                         value=value))
             summary.append(dict(framework=framework, seed=seed, status="diverged" if diverged else "ok",
-                                error="loss is nan" if diverged else "", epochs_run=3 if diverged else 5,
+                                error="loss is inf" if diverged else "", epochs_run=4 if diverged else 5,
                                 final_train_loss=2.0 + seed, final_train_mae=1.0, final_val_loss=2.2,
                                 final_val_mae=1.1, test_loss=2.5, test_mae=1.25 + seed / 4,
                                 test_rmse=1.5 + seed / 2, test_r2=np.nan if diverged else 0.9 - seed / 10,
@@ -167,7 +168,8 @@ def _regression_folder(tmp_path: Path) -> Path:
     pd.DataFrame(history).to_csv(out / "history.csv", index=False)
     pd.DataFrame(summary).to_csv(out / "summary.csv", index=False)
     manifest = {"name": "synthetic regression", "description": "made up for the test", "task": "regression",
-                "metric": "mae", "matched": {"batch_size": 8}, "known_differences": ["none worth noting"],
+                "metric": "mae", "spec": {"data": {"dataset": "regression"}}, "matched": {"batch_size": 8},
+                "known_differences": ["none worth noting"],
                 "frameworks": {}, "machine": {"cpu": "test"}}
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
