@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 EQUIVALENT, DIFFERENT, INCONCLUSIVE = "equivalent", "different", "inconclusive: more seeds needed"
+NOT_COMPARED = "not compared"  # no margin could be set: no finite values, or a zero mean for a relative one
 MAX_SEEDS = 1000  # the search for seeds_needed stops here
 # Metric kinds by a word in the metric's name, checked in this order ('val_accuracy' is accuracy, 'test_rmse' error).
 _KINDS = [("accuracy", ("accuracy",)), ("r2", ("r2",)), ("error", ("loss", "mae", "mse"))]
@@ -198,6 +199,23 @@ def verdict(a, b, margin: float, alpha: float = 0.05, metric: str = "") -> dict:
             "p_welch": test["p"], "p_tost": tost["p"], "seeds_needed": needed}
 
 
+def _default_margin(metric: str, pooled: np.ndarray) -> float:
+    """`margin_for` with the mean over both frameworks; NaN where no relative margin exists (no finite value, a
+    zero or overflowing mean). An unknown metric name still raises."""
+    _kind(metric)
+    try:
+        return margin_for(metric, pooled.mean() if len(pooled) else np.nan)
+    except ValueError:
+        return np.nan
+
+
+def _not_compared(metric: str) -> dict:
+    text = (f"{NOT_COMPARED}: no finite, nonzero mean to set the default margin from; set one with "
+            f"--margin {metric}=VALUE")
+    return {"difference": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_welch": np.nan, "p_tost": np.nan,
+            "margin": np.nan, "word": NOT_COMPARED, "text": text, "seeds_needed": None}
+
+
 def compare_frameworks(summary: pd.DataFrame, metrics: list[str], margins: dict | None = None,
                        alpha: float = 0.05) -> pd.DataFrame:
     """One row per metric (index 'metric') comparing the first two frameworks of `summary`, in summary order.
@@ -205,7 +223,8 @@ def compare_frameworks(summary: pd.DataFrame, metrics: list[str], margins: dict 
     Only runs with status "ok" count. Columns: per framework {fw}_n, {fw}_mean, {fw}_std, {fw}_ci_low,
     {fw}_ci_high (95 % t interval), then difference (first minus second), ci_low, ci_high (its (1 - 2 alpha)
     interval), p_welch, p_tost, margin, word, text, seeds_needed. margins: {metric: absolute margin}; metrics
-    not in it get `margin_for` with the mean over both frameworks.
+    not in it get `margin_for` with the mean over both frameworks, and where that cannot be formed the row
+    says NOT_COMPARED with NaN figures.
     """
     frameworks = list(dict.fromkeys(summary["framework"]))[:2]
     if len(frameworks) < 2:
@@ -220,8 +239,10 @@ def compare_frameworks(summary: pd.DataFrame, metrics: list[str], margins: dict 
         row = {"metric": metric}
         for fw, values in zip(frameworks, (a, b)):
             row.update({f"{fw}_{key}": value for key, value in summarize(values).items()})
-        pooled = np.concatenate([a, b])
-        margin = margins[metric] if metric in margins else margin_for(metric, pooled.mean() if len(pooled) else np.nan)
+        margin = margins[metric] if metric in margins else _default_margin(metric, np.concatenate([a, b]))
+        if not np.isfinite(margin):
+            rows.append({**row, **_not_compared(metric)})
+            continue
         result = verdict(a, b, margin, alpha, metric)
         row.update({key: result[key] for key in ("difference", "ci_low", "ci_high", "p_welch", "p_tost")})
         row.update({"margin": margin, **{key: result[key] for key in ("word", "text", "seeds_needed")}})
