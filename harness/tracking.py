@@ -4,10 +4,13 @@ back, and logging a finished results folder to MLflow.
 No framework, TensorBoard or MLflow import at module import time: each is imported inside the function that uses it.
 """
 
+import contextlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -16,6 +19,10 @@ from harness.errors import SpecError
 
 EVENT_COLUMNS = ["tag", "step", "value"]
 MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once
+TRACKING_URIS = "a path, file:<path>, sqlite:///<path>, http://<host>, https://<host> or databricks[://<profile>]"
+# MLflow retries an unreachable server 7 times with backoff (about 4 minutes) and waits up to 120 s per request;
+# logging a folder by hand should fail within a minute. Values set in the environment win.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
 def tensorboard_tag(split: str, metric: str) -> str:
@@ -70,6 +77,44 @@ def flatten(value, prefix: str = "") -> dict[str, str]:
     for key, item in items:
         flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def check_tracking_uri(uri) -> str:
+    """uri, if it names a kind of tracking store MLflow offers (see TRACKING_URIS); else the one line naming
+    --tracking-uri. Checked before MLflow is imported; whether the store answers shows when logging."""
+    def bad(received: str) -> SpecError:
+        return SpecError("--tracking-uri", f"expected {TRACKING_URIS}; received {received}")
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise bad(results.shown(uri))
+    if any(ord(char) < 32 or ord(char) == 127 for char in uri):
+        raise bad(f"{results.shown(uri)}, which holds a control character")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as error:  # e.g. an unclosed [ of an IPv6 host
+        raise bad(f"{results.shown(uri)}, which does not parse as a URI ({error})") from None
+    if parts.scheme in ("", "file", "databricks"):
+        return uri
+    if parts.scheme == "sqlite" and uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
+        return uri
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return uri
+    what = {"sqlite": "an sqlite URI without a file path", "http": "an http URI without a host",
+            "https": "an https URI without a host"}.get(parts.scheme, f"of the scheme {parts.scheme!r}")
+    raise bad(f"{results.shown(uri)}, {what}")
+
+
+@contextlib.contextmanager
+def _bounded_http():
+    """HTTP_LIMITS in the environment while MLflow logs, unless the user set them; the environment as it was
+    afterwards."""
+    added = {name: value for name, value in HTTP_LIMITS.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _summary_figures(row: dict) -> dict[str, float]:
@@ -127,19 +172,43 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
     train_<metric>, val_<metric>, epoch_seconds; step = epoch), the summary.csv figures (test_*, final_*, timing;
     step 0) and report.md, report.html and the report's PNGs as artifacts.
 
-    tracking_uri: e.g. 'sqlite:///mlflow.db' or 'http://host:5000'. experiment_name: default the spec name.
-    artifact_location: where a newly created experiment keeps artifacts (MLflow's default: ./mlruns).
-    Logging the same folder twice makes a second set of runs.
+    tracking_uri: one of TRACKING_URIS, e.g. 'sqlite:///mlflow.db' or 'http://host:5000'. experiment_name:
+    default the spec name. artifact_location: where a newly created experiment keeps artifacts (MLflow's
+    default: ./mlruns). Logging the same folder twice makes a second set of runs. The URI and the folder are
+    checked before MLflow is imported; a store that refuses or fails is one SpecError naming --tracking-uri.
     """
+    check_tracking_uri(tracking_uri)
+    loaded = results.load_results(out_dir)
     try:
         from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
     except ImportError:
         raise SpecError("", "logging to MLflow needs mlflow-skinny, SQLAlchemy and alembic: "
                             "pip install -e '.[tracking]'") from None
-    loaded = results.load_results(out_dir)
-    client = MlflowClient(tracking_uri)
-    experiment_id = _experiment_id(client, experiment_name or loaded.manifest["name"], artifact_location)
     artifacts = [loaded.out_dir / name for name in ("report.md", "report.html") if (loaded.out_dir / name).is_file()]
     artifacts += sorted(loaded.out_dir.glob("*.png"))
-    return [_log_run(client, experiment_id, run, loaded, artifacts)
-            for run in loaded.summary.to_dict("records")]
+    # MLflow wraps most store failures in MlflowException; SQLAlchemy, HTTP and file errors can come through bare
+    try:
+        with _bounded_http():
+            client = MlflowClient(tracking_uri)
+            experiment_id = _experiment_id(client, experiment_name or loaded.manifest["name"], artifact_location)
+            return [_log_run(client, experiment_id, run, loaded, artifacts)
+                    for run in loaded.summary.to_dict("records")]
+    except (MlflowException, OSError, *_store_errors()) as error:
+        message = " ".join(str(error).split())[:500] or type(error).__name__
+        raise SpecError("--tracking-uri", f"expected a tracking store MLflow can log to; received "
+                                          f"{tracking_uri!r}, where logging failed: {message}") from None
+
+
+def _store_errors() -> tuple:
+    """The exception bases of the libraries under MLflow's stores that are installed (SQLAlchemy, requests)."""
+    errors = []
+    with contextlib.suppress(ImportError):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors.append(SQLAlchemyError)
+    with contextlib.suppress(ImportError):
+        from requests import RequestException
+
+        errors.append(RequestException)
+    return tuple(errors)

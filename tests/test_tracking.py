@@ -1,5 +1,6 @@
 """TensorBoard event files written by each framework and read back; a results folder logged to a real MLflow store."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import yaml
 
 from harness import report, results, tracking
 from harness.cli import main
+from harness.errors import SpecError
 
 from conftest import iris_mlp
 
@@ -105,6 +107,34 @@ def test_run_writes_tensorboard_equal_to_history(tmp_path, adapters):
         assert len(events) == len(expected) == 2 * 5
         # history.csv keeps float64; TensorBoard float32 (rounding ~6e-8 relative).
         np.testing.assert_allclose(merged["value_tensorboard"], merged["value_history"], rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("uri, problem", [
+    ("sqlite:///mlflow.db", None), ("mlruns", None), ("/tmp/mlruns", None), ("file:///tmp/mlruns", None),
+    ("http://localhost:5000", None), ("https://mlflow.example.org", None), ("databricks", None),
+    ("databricks://profile", None),
+    ("bogus://x", "of the scheme 'bogus'"), ("postgresql://user@host/db", "of the scheme 'postgresql'"),
+    ("sqlite://", "an sqlite URI without a file path"), ("http://", "an http URI without a host"),
+    ("http://[::1", "which does not parse as a URI"), ("", "received ''"),
+    ("sqlite:///a\nb.db", "which holds a control character"),
+])
+def test_check_tracking_uri(uri, problem):
+    if problem is None:
+        assert tracking.check_tracking_uri(uri) == uri
+        return
+    with pytest.raises(SpecError) as error:
+        tracking.check_tracking_uri(uri)
+    assert str(error.value).startswith(f"--tracking-uri: expected {tracking.TRACKING_URIS}; received ")
+    assert problem in str(error.value) and "\n" not in str(error.value)
+
+
+def test_mlflow_http_limits_apply_only_while_logging_and_never_over_the_users(monkeypatch):
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")
+    with tracking._bounded_http():
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == tracking.HTTP_LIMITS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
 
 
 def test_log_to_mlflow_real_store(tmp_path, monkeypatch):
