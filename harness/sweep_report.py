@@ -1,16 +1,50 @@
 """The sweep report: sweep_report.md with one row per point (frameworks as columns, mean ± std over seeds)
 and, per axis, the headline test figure against the axis value, one line per framework with its 95 %
-confidence band; other axes become small multiples."""
+confidence band; other axes become small multiples. sweep.json, summary.csv and history.csv are read once
+and checked (`harness.results.read_tables`) before anything is drawn or written."""
 
-import json
 from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness import atomic
+from harness import atomic, guard, results
+from harness.errors import SpecError
 
 _COLORS = {"tensorflow": "#ff8f00", "torch": "#1f77b4"}
+_METRICS = ("loss", "epoch_seconds", *results.TASK_METRICS.values())  # a sweep may hold points of either task
+
+
+class _SweepFacts(BaseModel):
+    """The keys of sweep.json this report reads; others are kept and ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str
+    description: Optional[str] = None
+    axes: Annotated[dict[str, list[Any]], Field(min_length=1)]
+    mode: Literal["product", "zip"]
+    executor: str
+    jobs: int
+    git_commit: str
+
+
+def read_sweep(out: Path) -> tuple[dict, pd.DataFrame]:
+    """(sweep.json's facts, summary.csv) of a sweep folder, every value checked; else the one-line error."""
+    path = out / "sweep.json"
+    facts = guard.read_json(path, str(path), "record", allow_nan=True)  # written by json.dumps, which allows NaN
+    if not isinstance(facts, dict):
+        raise SpecError(str(path), f"expected a JSON object (the sweep's facts); received {type(facts).__name__}")
+    try:
+        _SweepFacts.model_validate(facts)
+    except ValidationError as error:
+        raise SpecError(str(path), results.schema_message(
+            error, "sweep.json has name, axes, mode, executor, jobs and git_commit")) from None
+    # axis values as written ("None", "full", "{'l1': 0.001}"): text columns keep their cells as they are
+    columns = ("point", "contended", "final_train_loss", *(f"sweep:{axis}" for axis in facts["axes"]))
+    summary, _ = results.read_tables(out, _METRICS, columns)
+    return facts, summary
 
 
 def _headline(summary: pd.DataFrame) -> str:
@@ -77,9 +111,11 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
                            linewidth=3.5 if wide else 1.5, linestyle="-" if wide else "--", zorder=2 if wide else 3)
             axis_plot.fill_between(x, means - half.fillna(0), means + half.fillna(0), alpha=0.15,
                                    color=_COLORS.get(framework), linewidth=0)
-        axis_plot.set_xticks(np.arange(len(order)), order)
+        # axis names and values are text as written: a '$' in them is no TeX
+        axis_plot.set_xticks(np.arange(len(order)), order, parse_math=False)
         key = key if isinstance(key, tuple) else (key,)
-        axis_plot.set(xlabel=axis, title=", ".join(f"{a}={v}" for a, v in zip(others, key)) or None)
+        axis_plot.set_xlabel(axis, parse_math=False)
+        axis_plot.set_title(", ".join(f"{a}={v}" for a, v in zip(others, key)), parse_math=False)
         axis_plot.grid(alpha=0.3)
     plots[0][0].set_ylabel(figure)
     plots[0][0].legend(title="mean, 95% CI over seeds", fontsize=8)
@@ -89,12 +125,11 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
 
 
 def write_sweep_report(out_dir) -> Path:
+    """sweep_report.md and one PNG per axis from a sweep folder's checked files; returns the report's path."""
     out = Path(out_dir)
-    facts = json.loads((out / "sweep.json").read_text())
-    # axis values as written ("None", "full", "{'l1': 0.001}"): only empty cells are missing
-    summary = pd.read_csv(out / "summary.csv", dtype={f"sweep:{a}": str for a in facts["axes"]},
-                          keep_default_na=False, na_values=[""])
+    facts, summary = read_sweep(out)
     axes, figure = list(facts["axes"]), _headline(summary)
+    summary = summary.assign(**{figure: summary[figure].where(np.isfinite(summary[figure]))})  # inf: no figure
     plots = []
     # zip: the axes change together, so one plot against the first axis says it all
     for axis in axes[:1] if facts["mode"] == "zip" else axes:
@@ -103,7 +138,7 @@ def write_sweep_report(out_dir) -> Path:
         plots.append(f"![{figure} against {axis}]({name})")
     table = point_table(summary, axes, figure)
     contended = summary["contended"].any()
-    lines = [f"# Sweep: {facts['name']}", "", facts.get("description", ""), "",
+    lines = [f"# Sweep: {facts['name']}", "", facts.get("description") or "", "",
              f"Axes ({facts['mode']}): " + "; ".join(f"`{a}` {v}" for a, v in facts["axes"].items()) +
              f". {len(table)} points × frameworks × seeds = {len(summary)} runs; executor {facts['executor']}"
              f" ({facts['jobs']} at a time); commit `{facts['git_commit']}`.", "",
