@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from harness import results
+from harness import guard, results
 from harness.errors import SpecError
 
 EVENT_COLUMNS = ["tag", "step", "value"]
@@ -185,8 +185,7 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
     except ImportError:
         raise SpecError("", "logging to MLflow needs mlflow-skinny, SQLAlchemy and alembic: "
                             "pip install -e '.[tracking]'") from None
-    artifacts = [loaded.out_dir / name for name in ("report.md", "report.html") if (loaded.out_dir / name).is_file()]
-    artifacts += sorted(loaded.out_dir.glob("*.png"))
+    artifacts = _artifacts(loaded)
     # MLflow wraps most store failures in MlflowException; SQLAlchemy, HTTP and file errors can come through bare
     try:
         with _bounded_http():
@@ -198,6 +197,16 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
         message = " ".join(str(error).split())[:500] or type(error).__name__
         raise SpecError("--tracking-uri", f"expected a tracking store MLflow can log to; received "
                                           f"{tracking_uri!r}, where logging failed: {message}") from None
+
+
+def _artifacts(loaded: results.Results) -> list[Path]:
+    """The report files `write_report` wrote into the folder, each a regular file within the size limit (a pipe
+    named like one would block MLflow's copy forever)."""
+    from harness.report import plot_files
+
+    names = ["report.md", "report.html", *(name for _, name in plot_files(loaded.manifest))]
+    paths = [loaded.out_dir / name for name in names]
+    return [guard.check_file(path, str(path), "record") for path in paths if os.path.lexists(path)]
 
 
 def _store_errors() -> tuple:

@@ -276,6 +276,16 @@ def test_mlflow_refuses_a_bad_uri_before_importing_mlflow(pristine, capsys, uri,
     assert line.startswith("error: --tracking-uri: expected a path, file:<path>, sqlite:///<path>") and expected in line
 
 
+def test_mlflow_refuses_a_pipe_among_the_report_files(pristine, tmp_path, capsys):
+    out = _copy(pristine, tmp_path)
+    (out / "loss_curves.png").unlink()
+    os.mkfifo(out / "loss_curves.png")  # MLflow's copy of it would wait forever
+    store = tmp_path / "mlflow.db"
+    assert main(["mlflow", str(out), "--tracking-uri", f"sqlite:///{store}"]) == 2
+    assert f"{out / 'loss_curves.png'}: expected a regular file" in one_error_line(capsys)
+    assert not store.exists()
+
+
 def test_mlflow_store_failure_is_one_line(pristine, tmp_path, capsys):
     (tmp_path / "a_file").write_text("not a folder")
     assert main(["mlflow", str(pristine), "--tracking-uri", f"sqlite:///{tmp_path / 'a_file' / 'mlflow.db'}"]) == 2
