@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from harness import guard, registry
-from harness.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, brief, positive
+from harness.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, as_name, brief, positive
 
 LossName = _literal(registry.LOSSES)
 DatasetName = _literal(registry.DATASETS)
@@ -159,6 +159,8 @@ class Training(Frozen):
     early_stopping: Optional[EarlyStopping] = None
 
 
+# ------------------------------------------------------------------------------------------ name, sweep
+
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 SWEEP_VALUES = 100_000  # values in one sweep axis, nested ones included
 
@@ -198,6 +200,17 @@ def _plain(values: list) -> list:
     return values
 
 
+def _axis(value: str) -> str:
+    if as_name(value) != value:  # it names fields in messages and columns in tables
+        raise ValueError(f"expected a dotted path into the spec of at most 80 printable characters; received "
+                         f"{brief(value)}")
+    return value
+
+
+SweepAxis = Annotated[str, AfterValidator(_axis)]
+SweepValues = Annotated[list, TUPLES_TOO, Field(min_length=1), AfterValidator(_plain)]
+
+
 class Spec(Frozen):
     name: Annotated[str, AfterValidator(_folder_name)] = Field(
         json_schema_extra={"pattern": f"^{NAME.pattern}$"}, description="names the results folder")
@@ -212,7 +225,7 @@ class Spec(Frozen):
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
     analysis: Analysis = Analysis()
-    sweep: Optional[dict[str, Annotated[list, TUPLES_TOO, Field(min_length=1), AfterValidator(_plain)]]] = Field(
+    sweep: Optional[dict[SweepAxis, SweepValues]] = Field(
         None, description="axes of a sweep: dotted spec path -> list of values, e.g. optimizer.learning_rate: "
                           "[0.001, 0.01]; frameworks and seeds are axes automatically")
     mode: Literal["product", "zip"] = Field("product", description="sweep: every combination, or the i-th values")

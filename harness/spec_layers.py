@@ -23,6 +23,11 @@ def brief(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def as_name(text: str, limit: int = 80) -> str:
+    """A key or an axis as a message names it: as written if printable and short, else its cut repr."""
+    return text if text and text.isprintable() and len(text) <= limit else brief(text, limit)
+
+
 def _literal(table: dict):
     return Literal[tuple(table)]  # type: ignore[valid-type]
 

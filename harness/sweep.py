@@ -119,7 +119,8 @@ def expand(spec: Spec, raw: dict) -> list[Point]:
         try:
             points.append(Point(index, params, parse_spec(point)))
         except SpecError as error:
-            raise SpecError(f"sweep.{', '.join(params)}", f"point {brief(params)} is not a valid spec: {error}") from None
+            raise SpecError(f"sweep.{', '.join(params)}",
+                            f"point {brief(params)} is not a valid spec: {error}") from None
     return points
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from harness import registry, shapes, spec_file
 from harness.errors import SpecError
 from harness.spec import Spec
-from harness.spec_layers import brief
+from harness.spec_layers import as_name, brief
 
 
 def _field_path(location: tuple) -> str:
@@ -29,8 +29,7 @@ def _field_path(location: tuple) -> str:
         if isinstance(item, int) and not isinstance(item, bool) and parts:
             parts[-1] += f"[{item}]"
         elif not (tag_position and item in _TAGS) and not _is_label(item):
-            text = str(item)
-            parts.append(text if 0 < len(text) <= 80 else brief(text, 40))
+            parts.append(as_name(str(item)))
         previous = item
     return ".".join(parts)
 
@@ -48,7 +47,8 @@ def _message(first: dict) -> str:
     """What is allowed and what was received, in words, from one pydantic error."""
     kind, context = first.get("type"), first.get("ctx") or {}
     message = str(first.get("msg", "is not valid")).removeprefix("Value error, ").replace("Input should be", "expected")
-    message = message.replace("String should have", "expected")
+    for said, meant in (("String should have", "expected"), ("Keys should be strings", "expected string keys")):
+        message = message.replace(said, meant)
     message = re.sub(r"^expected (greater|less)", r"expected a value \1", message)
     if kind == "missing":
         return "is required"
