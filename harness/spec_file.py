@@ -165,8 +165,9 @@ def _describe(error: yaml.YAMLError, name: str) -> str:
     return f"{name} is not valid YAML{where}: {' '.join(problem.split())}"
 
 
-def parse_yaml(text: str, name: str):
-    """Plain data from YAML text through every check above; one SpecError line on failure."""
+def parse_yaml(text: str, name: str, field: str = FIELD):
+    """Plain data from YAML text through every check above; one SpecError line naming `field` on failure. Also
+    for YAML values given elsewhere (a command-line value), so that 1e-3 is the same number everywhere."""
     loader = None
     try:
         loader = Loader(text)  # the reader refuses control characters here
@@ -176,9 +177,9 @@ def parse_yaml(text: str, name: str):
         check_graph(root, loader)
         return loader.construct_document(root)
     except yaml.YAMLError as error:
-        raise SpecError(FIELD, _describe(error, name)) from None
+        raise SpecError(field, _describe(error, name)) from None
     except RecursionError:
-        raise SpecError(FIELD, f"{name} nests too deeply; at most {guard.MAX_DEPTH} levels are allowed") from None
+        raise SpecError(field, f"{name} nests too deeply; at most {guard.MAX_DEPTH} levels are allowed") from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -7,6 +7,7 @@ ranges, names), the sweeps, and the one-line message itself; then property tests
 
 import copy
 import os
+import shutil
 import signal
 import tracemalloc
 from pathlib import Path
@@ -210,6 +211,14 @@ def test_unusual_but_legitimate_yaml_runs(tmp_path, capsys, case, path, token, h
     assert "hostile: valid" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("text,value", [("1e-3", 0.001), ("1E5", 100000.0), ("-2.5e+2", -250.0), (".5", 0.5),
+                                        ("-.5", -0.5), ("1_000.5", 1000.5), ("1", 1), ("2020-01-01", "2020-01-01"),
+                                        ("2020-01-01 10:00:00", "2020-01-01 10:00:00"), ("e5", "e5"), ("1e", "1e")])
+def test_yaml_scalars_are_read_as_yaml_1_2_reads_them(text, value):
+    read = spec_file.parse_yaml(text, repr(text), "--sweep")
+    assert read == value and type(read) is type(value)
+
+
 def test_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(BASE).encode())
@@ -314,6 +323,16 @@ def test_bad_python_value_raises_one_line(case, path, value, expected):
     assert "\n" not in message and len(message) < 400, message
     for fragment in expected:
         assert fragment in message, message
+
+
+def test_report_margin_for_an_unknown_figure_gets_one_line(tmp_path, capsys):
+    results = tmp_path / "iris"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "results_iris", results)
+    before = (results / "manifest.json").read_bytes()
+    assert main(["report", str(results), "--margin", "f1=0.1"]) == 2
+    line = one_error_line(capsys)
+    assert "analysis.margins.f1: expected 'test_accuracy', 'test_loss', 'final_val_loss', 'test_mae'" in line, line
+    assert (results / "manifest.json").read_bytes() == before
 
 
 def test_python_callers_may_pass_tuples():
