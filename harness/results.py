@@ -402,10 +402,11 @@ def read_manifest(path: Path) -> dict:
 def require_folder(out_dir) -> Path:
     """out_dir, if it is a folder holding what `harness run` writes; else the one-line error saying what is not."""
     out_dir = Path(out_dir)
+    name = str(out_dir) if str(out_dir).isprintable() else shown(str(out_dir))  # a NUL or newline stays visible
     try:
         if not out_dir.is_dir():
             found = "a file" if out_dir.exists() else "nothing"
-            raise SpecError("out", f"expected a results folder written by `harness run`; received {out_dir}, "
+            raise SpecError("out", f"expected a results folder written by `harness run`; received {name}, "
                                    f"where there is {found}")
         missing = [name for name in FILES if not (out_dir / name).exists()]
     except OSError as error:
