@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import yaml
-
 from harness import atomic, data, flops, folders, manifest, resources
 from harness.errors import SpecError
 from harness.runner import run_in_subprocess, spec_dump
@@ -109,9 +107,11 @@ MAX_SWEEP_VALUES = 100
 
 def _scalar(text: str):
     """One --sweep value as a YAML scalar (16, 0.5, full, null); anything else is refused."""
+    from harness.spec_file import parse_yaml
+
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = parse_yaml(text, repr(text.strip()), "--sweep")  # the spec's YAML rules: 1e-3 is a number
+    except SpecError:
         value = ...
     if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))) or (
             isinstance(value, float) and not math.isfinite(value)):

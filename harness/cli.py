@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from harness import registry
@@ -243,15 +244,15 @@ def cmd_validate(args) -> int:
 
 
 def _experiments() -> dict[str, str]:
-    import yaml
+    from harness.spec_file import read_mapping
 
     found = {}
     for path in sorted(EXPERIMENTS.glob("*.yaml")):
+        shown = str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
         try:
-            found[str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)] = (
-                yaml.safe_load(path.read_text()).get("description", ""))
-        except (yaml.YAMLError, AttributeError):
-            found[str(path)] = "(unreadable)"
+            found[shown] = str(read_mapping(path).get("description", ""))
+        except SpecError:
+            found[shown] = "(unreadable)"
     return found
 
 
@@ -340,9 +341,9 @@ def _update_analysis(out: Path, args) -> None:
     from harness.validate import _one_line
     from pydantic import ValidationError
 
-    from harness import guard
+    from harness.results import read_manifest
 
-    manifest = guard.read_json(out / "manifest.json", "manifest.json")
+    manifest = read_manifest(out / "manifest.json")
     try:
         analysis = Analysis.model_validate(_analysis(args, manifest.get("analysis", {})))
     except ValidationError as error:
@@ -399,23 +400,24 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from harness import folders, guard
+    from harness import folders
     from harness.report import write_report
-    from harness.results import load_results, require_folder
+    from harness.results import load_results, read_manifest, require_folder
     from harness.runner import rebuild
 
-    out = require_folder(args.out)
-    manifest = guard.read_json(out / "manifest.json", "manifest.json")
-    stored = isinstance(manifest, dict) and "planned_runs" in manifest
-    if not stored:
-        load_results(out)  # a folder from before the run store: checked before anything is written
+    out = Path(args.out)
+    # A folder of stored runs may lack its tables (the driver was killed before writing them); one from before
+    # the run store must have them.
+    stored = (out / "manifest.json").is_file() and "planned_runs" in read_manifest(out / "manifest.json")
+    results = None if stored else load_results(require_folder(out))  # checked before anything is written
     folders.claim(out, "results", field="out")
     if args.margin or args.target:
         _update_analysis(out, args)
+        results = None if stored else load_results(out)
     if stored:
         rebuild(out)  # the tables from the stored runs: whole again after a driver was killed mid-run
     else:
-        write_report(out)
+        write_report(results)
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -435,6 +437,7 @@ def _one_line(text: str) -> str:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes on absurd inputs: the checks say more
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -46,18 +46,22 @@ def owned(folder: Path) -> bool:
 
 def _kind(folder: Path):
     """What the marker says the folder holds; None if the marker is unreadable."""
+    from harness import guard
+
     try:
-        marker = json.loads((folder / MARKER).read_text()[:10_000])
-    except (OSError, ValueError, UnicodeDecodeError):
+        marker = guard.read_json(folder / MARKER, MARKER, "record")
+    except SpecError:
         return None
     return marker.get("kind") if isinstance(marker, dict) else None
 
 
 def _legacy_results(folder: Path) -> bool:
     """A results folder written by an earlier harness (before markers): a manifest that names its spec."""
+    from harness import guard
+
     try:
-        manifest = json.loads((folder / "manifest.json").read_text()[:10_000_000])
-    except (OSError, ValueError, UnicodeDecodeError):
+        manifest = guard.read_json(folder / "manifest.json", "manifest.json", "record", allow_nan=True)
+    except SpecError:
         return False
     return isinstance(manifest, dict) and isinstance(manifest.get("spec"), dict) and "name" in manifest
 

@@ -24,7 +24,7 @@ LIMITS = {
     "spec": 1 * MIB,         # a spec file (YAML or JSON)
     "data": 2 * GIB,         # a csv or npz dataset
     "weights": 4 * GIB,      # a .weights.h5 or .pt file
-    "table": 256 * MIB,      # history.csv, summary.csv of a results folder
+    "table": 64 * MIB,       # history.csv, summary.csv of a results folder (checked cell by cell: ~1 GB at the cap)
     "record": 64 * MIB,      # manifest.json, runs/*.json, sweep.json
 }
 MAX_DEPTH = 32  # nesting of a spec or a record: the deepest real spec is 5 levels
@@ -43,6 +43,9 @@ def check_file(path, field: str, kind: str) -> Path:
         raise SpecError(field, f"file not found: {path}") from None
     except OSError as error:
         raise SpecError(field, f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError:  # os.stat refuses a path with a NUL character
+        raise SpecError(field, f"expected a file name; received {str(path)[:80]!r}, which holds a NUL character") \
+            from None
     if stat.S_ISDIR(info.st_mode):
         raise SpecError(field, f"expected a file; received the folder {path}")
     if not stat.S_ISREG(info.st_mode):

@@ -97,6 +97,11 @@ def _unfinished(summary: pd.DataFrame) -> list[str]:
     return lines + ["</ul>"]
 
 
+def _notes(manifest: dict) -> list[str]:
+    notes = manifest.get("notes") or []
+    return ["<h2>Notes</h2>", "<ul>", *[f"<li>{escape(note)}</li>" for note in notes], "</ul>"] if notes else []
+
+
 def _drawn_images(out_dir: Path, names: list[str]) -> dict[str, bytes]:
     """The curve PNGs `write_report` drew earlier into out_dir, read through the guarded edge."""
     images = {}
@@ -173,6 +178,7 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
         "<p class=\"note\">Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.</p>",
         _table(side_by_side(summary, manifest), "numbers", index=True),
         *_unfinished(summary),
+        *_notes(manifest),
         *_statistics(history, summary, manifest),
         "<h2>Curves</h2>",
         "<p class=\"note\">Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution)."

@@ -218,6 +218,12 @@ def _defaults_diff(manifest: dict) -> list[str]:
             pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
+def _notes(manifest: dict) -> list[str]:
+    """What the harness adjusted or kept (a batch larger than the data, no validation split, a failed rerun)."""
+    notes = manifest.get("notes") or []
+    return ["## Notes", "", *[f"- {note}" for note in notes], ""] if notes else []
+
+
 def render_markdown(source) -> str:
     """report.md's text for a `Results` (or a results folder); links the curve PNGs `write_report` writes."""
     loaded = as_results(source)
@@ -230,6 +236,7 @@ def render_markdown(source) -> str:
         "Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.", "",
         table.to_markdown(colalign=aligns), "",
         *_unfinished(summary),
+        *_notes(manifest),
         *_statistics(history, summary, manifest),
         "## Curves", "", "Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution).", "",
         *[f"{plot}\n" for plot in plots_md],

@@ -27,6 +27,7 @@ ACTIVATION_COPIES = 3    # forward values, their gradients, and the kernels' tem
 # Samples (train + validation + test) of the datasets whose size the spec does not give.
 DATASET_SAMPLES = {"mnist1d": 5000, "digits": 1797, "iris": 150, "wine": 178, "breast_cancer": 569,
                    "diabetes": 442, "sunspots": 309, "co2": 2284}
+SYNTHETIC = ("blobs", "regression")  # generated with n_features columns, whatever the model's input shape
 # Optimizer state tensors per parameter tensor.
 _SLOTS = {"sgd": lambda o: 1 if o.momentum > 0 else 0,
           "adam": lambda o: 3 if o.amsgrad else 2, "adamw": lambda o: 3 if o.amsgrad else 2,
@@ -90,7 +91,8 @@ def estimate(spec: Spec, *, samples: Optional[int] = None, parallel: int = 1, dt
     model_bytes = parameters * dtype_bytes * (3 + slots)
     activation_bytes = max(batch * values_per_sample * ACTIVATION_COPIES,
                            min(spec.training.eval_batch_size, samples) * widest * 2) * dtype_bytes
-    data_bytes = samples * (math.prod(spec.model.input_shape) + math.prod(infos[-1].output_shape)) * dtype_bytes
+    features = max(math.prod(spec.model.input_shape), spec.data.n_features if spec.data.dataset in SYNTHETIC else 0)
+    data_bytes = samples * (features + math.prod(infos[-1].output_shape)) * dtype_bytes
     driver = data_bytes * DRIVER_DATA_COPIES + parameters * dtype_bytes
     worker = FRAMEWORK_BYTES + data_bytes * WORKER_DATA_COPIES + model_bytes + activation_bytes
     return Estimate(parameters, samples, model_bytes, activation_bytes, data_bytes, driver + parallel * worker)
@@ -103,6 +105,7 @@ def check(spec: Spec, *, allow_large: bool = False, samples: Optional[int] = Non
     limit = available_bytes() if limit is None else limit
     if found.peak_bytes > limit and not allow_large:
         where = f" with {parallel} worker processes at once" if parallel > 1 else ""
-        raise SpecError("model", f"{found.text()}{where} exceeds the {_gib(limit)} of memory available; "
+        field = "data" if found.data_bytes * DRIVER_DATA_COPIES > found.model_bytes + found.activation_bytes else "model"
+        raise SpecError(field, f"{found.text()}{where} exceeds the {_gib(limit)} of memory available; "
                                  f"shrink the model, the batch or the data, or pass --allow-large to run it anyway")
     return found

@@ -359,6 +359,7 @@ class _Manifest(_Open):
     machine: dict[str, Any] = {}
     matched: dict[str, Any] = {}
     known_differences: list[str] = []
+    notes: list[str] = []
     defaults_diff: Optional[list[dict[str, Any]]] = None
     analysis: Optional[Analysis] = None
     frameworks: dict[str, _FrameworkFacts] = {}

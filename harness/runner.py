@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness import atomic, data, folders, guard, init, manifest, resources, results, store, sweep
+from harness import atomic, data, folders, init, manifest, resources, results, store, sweep
 from harness.errors import SpecError
 from harness.progress import Progress, live_wanted
 from harness.spec import Spec
@@ -128,19 +128,26 @@ def planned_runs(spec: Spec) -> list[dict]:
             for seed in spec.seeds for framework in spec.frameworks]
 
 
+RERUN_FAILED = "A rerun (--force) of"
+
+
 def rebuild(out: Path) -> None:
     """history.csv, summary.csv, the manifest's per-framework facts and the reports, from the stored runs of the
     runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver."""
     from harness.report import write_report
 
-    facts = guard.read_json(out / "manifest.json", "manifest.json")
-    runs = store.records(out, store.planned_keys(facts))
+    facts = results.read_manifest(out / "manifest.json")
+    keys = store.planned_keys(facts)
+    runs = store.records(out, keys)
     history, summary = results.tables(runs, facts["metric"], facts["matched"]["n_train"])
     if summary.empty:
         raise SpecError("out", f"{out} holds no finished or failed run yet; nothing to report")
+    notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
+        f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
+        f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys)]
     atomic.write_csv(out / "history.csv", history)
     atomic.write_csv(out / "summary.csv", summary)
-    atomic.write_json(out / "manifest.json", {**facts, "frameworks": manifest.framework_facts(runs)})
+    atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)})
     write_report(out)
 
 

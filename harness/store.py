@@ -113,11 +113,11 @@ def planned_keys(manifest) -> list[str]:
 
 
 def records(out: Path, keys: list[str]) -> list[dict]:
-    """The stored records of `keys`, in order: each run's record, then a later failed attempt if there is one.
-    A key without a record (a run never reached) is left out; a corrupted record is an error naming the file."""
-    found = []
-    for key in keys:
-        for path in (record_path(out, key), failed_path(out, key)):
-            if path.is_file():
-                found.append({**load(path), "key": key})
-    return found
+    """The stored record of each key, in order: the finished one if there is one, else the latest failure. A key
+    without a record (a run never reached) is left out; a corrupted record is an error naming the file."""
+    return [{**load(record_path(out, key)), "key": key} for key in keys if record_path(out, key).is_file()]
+
+
+def failed_attempts(out: Path, keys: list[str]) -> list[dict]:
+    """Failures of reruns (--force) of finished runs, kept beside the finished records they did not replace."""
+    return [{**load(failed_path(out, key)), "key": key} for key in keys if failed_path(out, key).is_file()]

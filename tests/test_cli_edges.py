@@ -82,8 +82,17 @@ def test_a_model_too_large_for_the_machine_is_refused_with_its_estimate(tmp_path
     argv = [str(path) if item == "SPEC" else str(tmp_path / "out") if item == "OUT" else item for item in command]
     assert main(argv) == 2
     line = one_error_line(capsys)
-    assert "estimated peak memory" in line and "8,000,000,003 parameters" in line and "--allow-large" in line
+    assert line.startswith("error: model: estimated peak memory")
+    assert "8,000,000,003 parameters" in line and "--allow-large" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_synthetic_data_too_large_is_refused_before_it_is_generated(tmp_path, capsys):
+    spec = {**IRIS, "data": {"dataset": "blobs", "n_samples": 10_000_000, "n_features": 100_000, "n_classes": 3}}
+    spec["model"] = {**spec["model"], "input_shape": [100_000]}
+    assert main(["validate", str(write_spec(tmp_path, spec))]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: data: estimated peak memory") and "10,000,000 samples" in line
 
 
 def test_allow_large_lets_validate_through(tmp_path, capsys):
@@ -121,6 +130,6 @@ def test_the_estimate_counts_parallel_workers():
 def test_a_limit_below_the_estimate_refuses_and_names_it():
     with pytest.raises(SpecError) as refused:
         resources.check(parse_spec(IRIS), limit=10 * 1024 ** 2)
-    assert str(refused.value).startswith("model: estimated peak memory 1.00 GiB")
+    assert str(refused.value).split(": ", 1)[1].startswith("estimated peak memory 1.00 GiB")
     assert "exceeds the 10.0 MiB of memory available" in str(refused.value)
     assert resources.check(parse_spec(IRIS), limit=10 * 1024 ** 2, allow_large=True).peak_bytes > 10 * 1024 ** 2

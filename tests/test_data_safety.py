@@ -100,9 +100,10 @@ def test_a_rerun_keeps_finished_runs_and_a_failed_rerun_keeps_the_good_results(t
 
     monkeypatch.setattr(runner, "run_in_process", crash)
     assert main(["run", str(spec_path), "--out", str(out), *FAST, "--force"]) == 1
-    after = pd.read_csv(out / "summary.csv")
-    assert list(after.status) == ["ok", "failed"]  # the failed attempt is added, the good row kept
-    assert after.iloc[0].drop("error").equals(summary.iloc[0].drop("error"))
+    assert pd.read_csv(out / "summary.csv").equals(summary)  # the good row kept
+    notes = json.loads((out / "manifest.json").read_text())["notes"]
+    assert any("A rerun (--force) of torch seed 0 failed (boom); the finished run is kept" in note for note in notes)
+    assert "A rerun (--force) of torch seed 0 failed (boom)" in (out / "report.md").read_text()
     kept = {name: digest for name, digest in snapshot(out).items()
             if name.startswith(("runs/", "tensorboard/")) and not name.endswith(".failed.json")}
     assert kept == {name: digest for name, digest in good.items() if name.startswith(("runs/", "tensorboard/"))}
