@@ -1,19 +1,43 @@
 """Moving trained weights between the two frameworks: Keras .weights.h5 <-> torch .pt, through the canonical
-layout. Each side runs in its own worker process (job kinds "export" and "import"); a round trip is exact."""
+layout. Each side runs in its own worker process (job kinds "export" and "import"); a round trip is exact.
 
+The weights file is checked on the reading side (models_*/weights_file.py: readable, nothing but tensors, exactly
+the spec's model's names and shapes), and the output is written under a temporary name and renamed, so a failed
+conversion is one SpecError line and leaves no file behind.
+"""
+
+import re
 import tempfile
 from pathlib import Path
 
-from harness import registry, runner
+from harness import guard, registry, runner
 from harness.errors import SpecError
 from harness.spec import Spec
 
 SUFFIXES = {"tensorflow": ".weights.h5", "torch": ".pt"}
+EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")  # "RuntimeError: " at the start of a worker's error
 
 
 def _check_path(path: Path, framework: str, field: str) -> None:
     if not path.name.endswith(SUFFIXES[framework]):
         raise SpecError(field, f"a {framework} weights file must end in {SUFFIXES[framework]}; received {path.name}")
+
+
+def _check_out(path: Path) -> None:
+    if path.is_dir():
+        raise SpecError("--out", f"expected a file name; received the folder {path}")
+    if not path.parent.is_dir():
+        raise SpecError("--out", f"the folder to write into must exist; received {path} (no folder {path.parent})")
+
+
+def _failure(kind: str, framework: str, result: dict) -> SpecError:
+    """A failed job as the one line the CLI prints: a refused file names its field as the worker said; any other
+    failure names the file that side was handling, without the exception's type or traceback."""
+    error = result.get("error") or "no error message"
+    if result.get("error_field"):
+        return SpecError(result["error_field"], error.removeprefix(f"{result['error_field']}: "))
+    field, action = ("--weights", "read") if kind == "export" else ("--out", "write")
+    return SpecError(field, f"{framework} could not {action} it: {EXCEPTION_NAME.sub('', error)}")
 
 
 def _job(kind: str, spec: Spec, framework: str, work: Path, **paths) -> dict:
@@ -27,10 +51,10 @@ def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = 
     registry.get(registry.FRAMEWORKS, source, "framework")
     target = "torch" if source == "tensorflow" else "tensorflow"
     weights_path, out_path = Path(weights_path), Path(out_path)
-    if not weights_path.is_file():
-        raise SpecError("--weights", f"file not found: {weights_path}")
+    guard.check_file(weights_path, "--weights", "weights")
     _check_path(weights_path, source, "--weights")
     _check_path(out_path, target, "--out")
+    _check_out(out_path)
     with tempfile.TemporaryDirectory(prefix="harness-convert-") as work:
         work = Path(work)
         canonical = work / "canonical.npz"
@@ -40,6 +64,6 @@ def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = 
             result = (runner.run_in_process(job, log) if in_process
                       else runner.run_in_subprocess(job, work / f"{kind}.job.json", log))
             if result["status"] != "ok":
-                raise RuntimeError(f"{framework} {kind} failed: {result.get('error')}")
+                raise _failure(kind, framework, result)
     log(f"wrote {out_path} ({target}) from {weights_path} ({source})")
     return out_path

@@ -22,7 +22,8 @@ def _peak_rss_mb() -> float:
 
 
 def _load_weights(path) -> list:
-    with np.load(path) as saved:
+    """arr_0, arr_1, ... of an .npz the harness wrote itself (initial or canonical weights); never a pickle."""
+    with np.load(path, allow_pickle=False) as saved:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
@@ -54,19 +55,72 @@ def _parity(job: dict, adapter, log) -> dict:
 
 
 def _export(job: dict, adapter, log) -> dict:
-    """The framework's own weights file -> canonical arrays (.npz)."""
-    model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
-    adapter.load_weights(model, job["weights_path"])
+    """The framework's own weights file -> canonical arrays (.npz). The file is checked first (readable, and
+    holding exactly the tensors of the spec's model); a bad one is a refused job with the one line to show."""
+    from harness.errors import SpecError
+
+    spec = parse_spec(job["spec"])
+    model = adapter.build_model(spec.model, seed=job["seed"])
+    try:
+        found = adapter.read_weights_file(job["weights_path"])
+        _check_architecture(spec.model, adapter.weights_file_layout(model), found)
+        adapter.load_weights(model, job["weights_path"])
+    except SpecError as error:
+        return _refused(error)
     np.savez(job["canonical_path"], *adapter.get_weights(model))
     return {"status": "ok"}
 
 
 def _import(job: dict, adapter, log) -> dict:
-    """Canonical arrays (.npz) -> the framework's own weights file."""
+    """Canonical arrays (.npz) -> the framework's own weights file, written under a temporary name next to it and
+    renamed: a failed or killed conversion leaves no half-written file."""
+    from harness.errors import SpecError
+
     model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
     adapter.set_weights(model, _load_weights(job["canonical_path"]))
-    adapter.save_weights(model, job["out_path"])
+    try:
+        _save_atomically(adapter, model, job["out_path"])
+    except OSError as error:
+        return _refused(SpecError("--out", f"cannot write {job['out_path']}: {error.strerror or error}"))
     return {"status": "ok"}
+
+
+def _refused(error) -> dict:
+    """A job refused for bad input: the one line for the user and the field it names (harness.convert reads it)."""
+    return {"status": "failed", "error": str(error), "error_field": error.field}
+
+
+def _check_architecture(model_spec, layout: list, found: dict) -> None:
+    """A weights file's tensors {name: shape} against the model's layout [(name, layer index, weight name,
+    shape)]: the count, then the first tensor, in the model's order, missing from the file or of another shape."""
+    from harness.errors import SpecError
+
+    if len(found) != len(layout):
+        raise SpecError("--weights", f"expected {len(layout)} tensors, as the spec's model has; received "
+                                     f"{len(found)}")
+    for key, index, weight, shape in layout:
+        where = f"layer {index} ({model_spec.layers[index].type}) {weight}"
+        if key not in found:
+            other = next(name for name in found if name not in {entry[0] for entry in layout})
+            raise SpecError("--weights", f"{where}: expected a tensor named {key!r}; received none (the file has "
+                                         f"{other!r} instead)")
+        if found[key] != shape:
+            raise SpecError("--weights", f"{where}: expected shape {shape}; received {found[key]}")
+
+
+def _save_atomically(adapter, model, path) -> None:
+    """adapter.save_weights to a hidden temporary name that keeps the file's suffix (Keras requires
+    .weights.h5), then one rename."""
+    import uuid
+    from pathlib import Path
+
+    path = Path(path)
+    temporary = path.with_name(f".{uuid.uuid4().hex[:12]}.partial.{path.name}")
+    try:
+        adapter.save_weights(model, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _bench(job: dict, adapter, log) -> dict:

@@ -14,9 +14,11 @@ import keras  # noqa: E402
 from models_tf.model import (build_model, count_params, get_weights, load_weights, save_weights,  # noqa: E402
                              set_weights)
 from models_tf.train import Trainer, make_trainer, optimizer_arguments  # noqa: E402
+from models_tf.weights_file import read_weights_file, weights_file_layout  # noqa: E402
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
-           "load_weights", "optimizer_arguments", "save_weights", "set_weights", "versions"]
+           "load_weights", "optimizer_arguments", "read_weights_file", "save_weights", "set_weights", "versions",
+           "weights_file_layout"]
 
 
 def configure(threads: int, seed: int) -> dict:

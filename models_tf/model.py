@@ -7,6 +7,7 @@ import numpy as np
 
 from harness import registry
 from models_tf.layers import LAYERS
+from models_tf.weights_file import read_weights_file
 
 
 @contextlib.contextmanager
@@ -52,4 +53,7 @@ def save_weights(model: keras.Sequential, path) -> None:
 
 
 def load_weights(model: keras.Sequential, path) -> None:
+    """A Keras weights file, checked with h5py first (models_tf.weights_file): a damaged or foreign file is one
+    SpecError line, not an error from inside Keras."""
+    read_weights_file(path)
     model.load_weights(str(path))

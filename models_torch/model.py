@@ -15,6 +15,7 @@ from harness import registry, shapes
 from models_torch.conv import Conv, GlobalPool, Pool
 from models_torch.layers import Activation, BatchNormalization, Dense, Dropout, Embedding, Flatten, Reshape
 from models_torch.recurrent import Recurrent
+from models_torch.weights_file import read_state_dict
 
 LAYERS = {
     "dense": Dense, "activation": Activation, "dropout": Dropout, "flatten": Flatten, "reshape": Reshape,
@@ -115,4 +116,5 @@ def save_weights(model: SpecModel, path) -> None:
 
 
 def load_weights(model: SpecModel, path) -> None:
-    model.load_state_dict(torch.load(str(path), weights_only=True))
+    """A torch state dict file, read by models_torch.weights_file (zip archives only, weights_only unpickling)."""
+    model.load_state_dict(read_state_dict(path))

@@ -8,18 +8,21 @@ broken, the outputs differ by 0.4 to 1.0.
 """
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import SEED, dense, forward
-from harness import init, validate
+from conftest import SEED, dense, forward, one_error_line, write_spec
+from harness import init, validate, worker
 from harness.cli import main
 from harness.convert import convert
+from harness.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Converted models compute the same function with the same float32 weights: only summation order differs.
@@ -152,3 +155,145 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, case):
     assert status == 2
     assert captured.err.startswith(message) and captured.err.count("\n") == 1, captured.err
     assert not (tmp_path / out_name).exists()
+
+
+# ------------------------------------------------------------------------------------------ hostile weights
+
+TINY = _raw("tiny", [4], [dense(8, "relu"), dense(3, "softmax")])  # 4 tensors: two kernels, two biases
+DEEPER = _raw("deeper", [4], [dense(8, "relu"), dense(8, "relu"), dense(3, "softmax")])  # 6 tensors
+WIDER = _raw("wider", [4], [dense(9, "relu"), dense(3, "softmax")])
+
+
+class RunsCode:
+    """Unpickling this touches a marker file: a loader that ran code from a weights file would leave it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def _real(raw):
+    """A writer: the real adapter's own file for the model of `raw`."""
+    def write(path, adapters, framework):
+        _saved(adapters[framework], validate.parse_spec(raw), _random_weights(validate.parse_spec(raw)), path)
+    return write
+
+
+def _cut(fraction):
+    def write(path, adapters, framework):
+        _real(TINY)(path, adapters, framework)
+        path.write_bytes(path.read_bytes()[:int(path.stat().st_size * fraction)])
+    return write
+
+
+def _torch():
+    import torch  # in the test that needs it: collecting this module must not import the frameworks
+
+    return torch
+
+
+def _torch_saved(make):
+    def write(path, adapters, framework):
+        _torch().save(make(path), path)
+    return write
+
+
+def _renamed(path):
+    torch = _torch()
+    torch.save({f"renamed.{i}": torch.zeros(shape) for i, shape in enumerate([(8, 4), (8,), (3, 8), (3,)])}, path)
+
+
+def _h5(edit):
+    """The real Keras file of TINY, then `edit(h5py file)`."""
+    def write(path, adapters, framework):
+        import h5py
+
+        _real(TINY)(path, adapters, framework)
+        with h5py.File(path, "a") as handle:
+            edit(handle)
+    return write
+
+
+def _declare_huge(handle):
+    del handle["layers/dense/vars/0"]  # a gzip-chunked dataset of 10^12 floats: no chunk written, the file stays small
+    handle.create_dataset("layers/dense/vars/0", shape=(10 ** 12,), dtype="f4", chunks=(1024,), compression="gzip")
+
+
+def _link_out(handle):
+    import h5py
+
+    handle["layers/extra"] = h5py.ExternalLink("/etc/hostname", "/")
+
+
+# (case, source framework, writer(path, adapters, framework), fragments of the one line after "--weights: ")
+HOSTILE = [
+    ("a pickle named .pt", "torch", lambda path, *_: path.write_bytes(pickle.dumps({"w": np.zeros(3)})),
+     ["must be a zip archive written by torch.save", "received a pickle (never loaded)"]),
+    ("code in a torch archive", "torch", _torch_saved(lambda path: RunsCode(path.with_suffix(".ran"))),
+     ["must hold a state dict of tensors", "code in a weights file never runs"]),
+    ("a dict of numbers", "torch", _torch_saved(lambda path: {"w": 1.0}), ["received 'w' -> float"]),
+    ("complex tensors", "torch", _torch_saved(lambda path: {"w": _torch().zeros(2, dtype=_torch().complex64)}),
+     ["tensor 'w' must be a dense tensor of real numbers", "torch.complex64"]),
+    ("a truncated .pt", "torch", _cut(0.5), ["must be a readable torch archive", "damaged"]),
+    ("renamed tensors", "torch", lambda path, *_: _renamed(path),
+     ["layer 0 (dense) linear.weight: expected a tensor named 'blocks.0.linear.weight'", "'renamed.0' instead"]),
+    ("a deeper network's .pt", "torch", _real(DEEPER), ["expected 4 tensors, as the spec's model has; received 6"]),
+    ("a wider network's .pt", "torch", _real(WIDER),
+     ["layer 0 (dense) linear.weight: expected shape (8, 4); received (9, 4)"]),
+    ("a truncated .weights.h5", "tensorflow", _cut(0.7), ["must be a readable HDF5 file", "truncated file"]),
+    ("not HDF5", "tensorflow", lambda path, *_: path.write_bytes(b"\x89PNG\r\n" + bytes(100)),
+     ["must be an HDF5 file written by Keras' save_weights"]),
+    ("a deeper network's .weights.h5", "tensorflow", _real(DEEPER), ["expected 4 tensors", "received 6"]),
+    ("a wider network's .weights.h5", "tensorflow", _real(WIDER),
+     ["layer 0 (dense) kernel: expected shape (4, 8); received (4, 9)"]),
+    ("a link to another file", "tensorflow", _h5(_link_out), ["'layers/extra' is a link to another file"]),
+    ("10^12 floats declared", "tensorflow", _h5(_declare_huge), ["would take 3,725.3 GiB once read",
+                                                                "at most 4 GiB"]),
+]
+
+
+@pytest.mark.parametrize("case,source,write,expected", HOSTILE, ids=[case[0] for case in HOSTILE])
+def test_a_hostile_weights_file_is_one_line_and_writes_nothing(adapters, tmp_path, case, source, write, expected):
+    weights = tmp_path / f"weights{SUFFIX[source]}"
+    write(weights, adapters, source)
+    before = sorted(path.name for path in tmp_path.iterdir())
+    with pytest.raises(SpecError) as raised:
+        convert(validate.parse_spec(TINY), source, weights, tmp_path / f"out{SUFFIX[OTHER[source]]}",
+                in_process=True, log=lambda line: None)
+    message = str(raised.value)
+    assert message.startswith("--weights: ") and "\n" not in message and "Error" not in message, message
+    for fragment in expected:
+        assert fragment in message, message
+    assert sorted(path.name for path in tmp_path.iterdir()) == before  # no output, no half file, no code run
+
+
+@pytest.mark.parametrize("source,write,expected", [
+    ("torch", HOSTILE[0][2], "must be a zip archive written by torch.save"),
+    ("tensorflow", _cut(0.7), "truncated file"),
+], ids=["a pickle named .pt", "a truncated .weights.h5"])
+def test_harness_convert_refuses_in_its_worker_with_one_line(adapters, tmp_path, capsys, source, write, expected):
+    weights = tmp_path / f"weights{SUFFIX[source]}"
+    write(weights, adapters, source)
+    out = tmp_path / f"out{SUFFIX[OTHER[source]]}"
+    status = main(["convert", str(write_spec(tmp_path, TINY)), "--from", source, "--weights", str(weights),
+                   "--out", str(out)])
+    assert status == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: --weights: ") and expected in line and "RuntimeError" not in line, line
+    assert not out.exists()
+
+
+def test_the_output_is_renamed_into_place_only_when_complete(tmp_path):
+    """A writer that fails halfway leaves neither the output nor its temporary file."""
+    def half_then_fail(model, path):
+        Path(path).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        worker._save_atomically(SimpleNamespace(save_weights=half_then_fail), None, tmp_path / "out.pt")
+    assert list(tmp_path.iterdir()) == []
+    worker._save_atomically(SimpleNamespace(save_weights=lambda model, path: Path(path).write_bytes(b"whole")),
+                            None, tmp_path / "out.pt")
+    assert [path.name for path in tmp_path.iterdir()] == ["out.pt"] and (tmp_path / "out.pt").read_bytes() == b"whole"
