@@ -5,6 +5,9 @@ framework's own file writer, converted, converted back, and must come back bit f
 and reshapes values). A round trip alone cannot see a mapping that is its own inverse (GRU gate blocks swapped or
 not, a flatten order), so the converted model must also compute what the original computes: with either of those
 broken, the outputs differ by 0.4 to 1.0.
+
+A hostile weights file (a pickle, code inside a torch archive, a truncated or foreign file, another network's
+weights) is one `--weights` line naming the first tensor that does not fit, and nothing is written.
 """
 
 import os
