@@ -348,6 +348,9 @@ def _update_analysis(out: Path, args) -> None:
         analysis = Analysis.model_validate(_analysis(args, manifest.get("analysis", {})))
     except ValidationError as error:
         raise _one_line(error, prefix="analysis") from None
+    if analysis.target and analysis.target.split == "val" and manifest.get("matched", {}).get("n_val") == 0:
+        raise SpecError("--target", "the folder's runs had no validation split: use train:METRIC=VALUE; received "
+                                    f"val:{analysis.target.metric}={analysis.target.value:g}")
     atomic.write_json(out / "manifest.json", {**manifest, "analysis": analysis.model_dump(mode="json")})
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from harness import shapes
+from harness import guard, shapes
 from harness.errors import SpecError
 from harness.spec import Spec
 
@@ -59,10 +59,7 @@ def _samples(spec: Spec) -> int:
     if data.dataset in DATASET_SAMPLES:
         return DATASET_SAMPLES[data.dataset]
     if data.dataset in ("csv", "npz"):
-        try:
-            size = Path(data.path).stat().st_size
-        except (OSError, TypeError):
-            return 0
+        size = guard.check_file(data.path, "data.path", "data").stat().st_size  # the size cap says it first
         values = max(1, math.prod(spec.model.input_shape))
         return max(1, size // (2 * values if data.dataset == "csv" else 4 * values))  # "1," is 2 bytes a value
     return data.n_samples

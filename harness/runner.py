@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness import atomic, data, folders, init, manifest, resources, results, store, sweep
+from harness import atomic, data, folders, init, manifest, resources, results, store
 from harness.errors import SpecError
 from harness.progress import Progress, live_wanted
 from harness.spec import Spec
@@ -124,7 +124,7 @@ def _publish_events(staging: Optional[str], finished: bool) -> None:
 
 def planned_runs(spec: Spec) -> list[dict]:
     """Every (framework, seed) run of the spec with its store key, in the order they run."""
-    return [{"key": sweep.run_key(spec, framework, seed), "framework": framework, "seed": seed}
+    return [{"key": store.run_key(spec, framework, seed), "framework": framework, "seed": seed}
             for seed in spec.seeds for framework in spec.frameworks]
 
 

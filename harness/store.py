@@ -1,5 +1,5 @@
 """The runs of a results folder, one file per run: `runs/<key>.json`, keyed by a hash of the resolved spec, the
-framework, the seed and the versions (`harness.sweep.run_key`), written atomically as soon as the run ends.
+framework, the seed and the versions (`run_key`), written atomically as soon as the run ends.
 
 `harness run` and sweeps store runs the same way, so a rerun skips the finished runs, a failed rerun never
 replaces a finished record (the failure is kept beside it, `runs/<key>.failed.json`), and the tables and reports
@@ -7,17 +7,37 @@ are rebuilt from the stored runs: a driver killed mid-run leaves a folder the ne
 Records are read back through the guarded edge and checked before use: a corrupted one is named, never used.
 """
 
+import hashlib
+import json
 import re
+from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
 from harness import atomic, guard, registry
 from harness.errors import SpecError
+from harness.spec import Spec
 
 FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
 STATUSES = FINISHED + ("failed", "skipped")
-KEY = r"[0-9a-f]{20}"  # harness.sweep.run_key: 20 hex digits, which is all a key may be (it names a file)
+KEY = r"[0-9a-f]{20}"  # run_key: 20 hex digits, which is all a key may be (it names a file)
 _EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric")
+
+
+def _versions() -> dict:
+    found = {}
+    for package in ("harness", "tensorflow-cpu", "keras", "torch"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def run_key(spec: Spec, framework: str, seed: int) -> str:
+    """sha256 of the resolved spec (defaults included), framework, seed and the harness and framework versions."""
+    identity = {"spec": spec.model_dump(mode="json"), "framework": framework, "seed": seed, "versions": _versions()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def record_path(out: Path, key: str) -> Path:

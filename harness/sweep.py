@@ -1,19 +1,13 @@
-"""Sweeps: a spec with `sweep:` axes expands into points; every (point, framework, seed) is a run keyed by a
-hash of everything that determines its result. Each finished run is stored as its own file (runs/<key>.json,
-written atomically), so a sweep that is killed and started again completes the grid without repeating a
-finished run; tables and plots are derived from those files.
+"""Sweeps: a spec with `sweep:` axes expands into points, each a validated spec, counted before they are expanded.
+Every (point, framework, seed) is then a run stored by `harness.store` under a key of everything that determines
+its result, so a sweep that is killed and started again completes the grid without repeating a finished run.
 """
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 
-from harness import atomic
 from harness.errors import SpecError
 from harness.spec import Spec
 from harness.spec_layers import brief
@@ -21,7 +15,6 @@ from harness.validate import parse_spec
 
 AUTOMATIC_AXES = ("frameworks", "seeds")
 LABEL_AXIS = "label"  # an axis that only names the points (useful in zip mode); it changes nothing in the spec
-FINISHED = ("ok", "diverged")  # a failed run is not finished: a rerun tries it again
 MAX_POINTS = 10_000  # points of one sweep; more can only be a mistake (each is a validated spec in memory)
 MAX_RUNS = 100_000   # points x frameworks x seeds
 
@@ -122,32 +115,3 @@ def expand(spec: Spec, raw: dict) -> list[Point]:
             raise SpecError(f"sweep.{', '.join(params)}",
                             f"point {brief(params)} is not a valid spec: {error}") from None
     return points
-
-
-def _versions() -> dict:
-    found = {}
-    for package in ("harness", "tensorflow-cpu", "keras", "torch"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def run_key(spec: Spec, framework: str, seed: int) -> str:
-    """sha256 of the resolved spec (defaults included), framework, seed and the harness and framework versions."""
-    identity = {"spec": spec.model_dump(mode="json"), "framework": framework, "seed": seed, "versions": _versions()}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def finished_record(out: Path, key: str):
-    """The stored run, if it finished (ok or diverged); None otherwise."""
-    path = out / "runs" / f"{key}.json"
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    return record if record.get("status") in FINISHED else None
-
-
-def store(out: Path, key: str, record: dict) -> None:
-    atomic.write_json(out / "runs" / f"{key}.json", record)

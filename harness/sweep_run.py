@@ -25,7 +25,7 @@ def _digest(value) -> str:
 
 def _plan(points, out: Path, force: bool) -> tuple[list, list]:
     """(every planned run, the runs still to do) as (point, framework, seed, key)."""
-    planned = [(point, framework, seed, sweep.run_key(point.spec, framework, seed))
+    planned = [(point, framework, seed, store.run_key(point.spec, framework, seed))
                for point in points for seed in point.spec.seeds for framework in point.spec.frameworks]
     todo = [run for run in planned if force or store.finished(out, run[3]) is None]
     return planned, todo
@@ -137,7 +137,7 @@ def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", j
     atomic.write_csv(out / "history.csv", history)
     atomic.write_csv(out / "summary.csv", summary)
     atomic.write_json(out / "sweep.json", {
-        "name": spec.name, "description": spec.description, "axes": spec.sweep, "mode": spec.mode,
+        "name": spec.name, "description": spec.description, "axes": spec.sweep or {}, "mode": spec.mode,
         "executor": executor, "jobs": jobs, "git_commit": manifest.git_commit(), "machine": manifest.machine(),
         "points": [{"index": p.index, "params": p.params, "spec": p.spec.model_dump(mode="json")} for p in points]})
     from harness.sweep_report import write_sweep_report

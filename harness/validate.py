@@ -120,6 +120,10 @@ def check_training(spec: Spec) -> None:
     if stopping and stopping.monitor.startswith("val_") and spec.data.validation_split == 0:
         raise SpecError("training.early_stopping.monitor",
                         f"{stopping.monitor!r} needs data.validation_split > 0; received validation_split=0")
+    target = spec.analysis.target
+    if target and target.split == "val" and spec.data.validation_split == 0:
+        raise SpecError("analysis.target.split", "'val' needs data.validation_split > 0 (or use split train); "
+                                                 "received validation_split=0")
 
 
 def check_data(spec: Spec) -> None:

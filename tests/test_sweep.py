@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import runner, sweep
+from harness import runner, store, sweep
 from harness.cli import main
 from harness.errors import SpecError
 from harness.sweep_run import run_sweep
@@ -64,10 +64,10 @@ def test_bad_axes_are_one_line_errors(axes, mode, expected):
 
 def test_run_keys_change_with_what_determines_the_result():
     spec = _points(BASE)[0].spec
-    key = sweep.run_key(spec, "torch", 0)
-    assert key == sweep.run_key(parse_spec(runner.spec_dump(spec)), "torch", 0)
-    assert len({key, sweep.run_key(spec, "tensorflow", 0), sweep.run_key(spec, "torch", 1),
-                sweep.run_key(_points(BASE)[1].spec, "torch", 0)}) == 4
+    key = store.run_key(spec, "torch", 0)
+    assert key == store.run_key(parse_spec(runner.spec_dump(spec)), "torch", 0)
+    assert len({key, store.run_key(spec, "tensorflow", 0), store.run_key(spec, "torch", 1),
+                store.run_key(_points(BASE)[1].spec, "torch", 0)}) == 4
 
 
 def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
