@@ -145,10 +145,22 @@ def rebuild(out: Path) -> None:
     notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
         f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
         f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys)]
+    facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)}
+    with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
+        _write_tables(staging, history, summary, facts)
+        try:
+            results.load_results(staging)
+        except SpecError as error:
+            raise SpecError(str(out / "runs"), "the stored runs do not make valid tables: "
+                                               + str(error).replace(str(staging), str(out))) from None
+    _write_tables(out, history, summary, facts)
+    write_report(out)
+
+
+def _write_tables(out: Path, history, summary, facts: dict) -> None:
     atomic.write_csv(out / "history.csv", history)
     atomic.write_csv(out / "summary.csv", summary)
-    atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)})
-    write_report(out)
+    atomic.write_json(out / "manifest.json", facts)
 
 
 def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,

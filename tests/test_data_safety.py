@@ -5,6 +5,7 @@ makes whole. Trains the tiny iris network with PyTorch only, in this process whe
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
 from harness import folders, runner
@@ -168,3 +171,52 @@ def test_an_existing_output_file_is_not_overwritten(tmp_path, spec_path, capsys,
             if command == "convert" else ["compare", str(tmp_path), "--save", str(target)])
     assert main(argv) == 2
     assert "exists" in one_error_line(capsys) and target.read_text() == "mine\n"
+
+
+# ----------------------------------------------------------------------------- random damage to a run store
+
+REPORTS = ("report.md", "report.html", "report.tex")
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Path:
+    """A results folder of two stored runs (torch, seeds 0 and 1), trained once for the module."""
+    folder = tmp_path_factory.mktemp("stored")
+    path = write_spec(folder, {**IRIS, "name": "stored", "seeds": [0, 1]})
+    assert main(["run", str(path), "--out", str(folder / "out"), *FAST, "--no-tensorboard"]) == 0
+    return folder / "out"
+
+
+def _damage(data: bytes, how: str, where: float, junk: bytes) -> bytes:
+    cut = int(where * len(data))
+    return {"truncate": data[:cut], "insert": data[:cut] + junk + data[cut:],
+            "overwrite": data[:cut] + junk + data[cut + len(junk):], "empty": b""}[how]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(["runs/0", "runs/1", "manifest.json", "summary.csv", "history.csv"]),
+       how=st.sampled_from(["truncate", "insert", "overwrite", "empty"]),
+       where=st.floats(0, 1), junk=st.binary(min_size=1, max_size=12), delete_tables=st.booleans())
+def test_report_on_a_damaged_store_is_whole_or_one_line(stored, capsys, target, how, where, junk, delete_tables):
+    """`report` on a store folder rebuilds the tables from runs/: a damaged record or manifest is refused in one
+    line with the reports unchanged; damaged or deleted tables are rebuilt (they are derived, never the source)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "out"
+        shutil.copytree(stored, out)
+        records = sorted(p for p in (out / "runs").glob("*.json"))
+        path = records[int(target[-1])] if target.startswith("runs/") else out / target
+        path.write_bytes(_damage(path.read_bytes(), how, where, junk))
+        if delete_tables:
+            for name in ("summary.csv", "history.csv"):
+                (out / name).unlink(missing_ok=True)
+        reports = {name: (out / name).read_bytes() for name in REPORTS}
+        capsys.readouterr()
+        status = main(["report", str(out)])
+        captured = capsys.readouterr()
+        assert status in (0, 2), captured.err
+        if status == 2:
+            assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("error: ")
+            assert {name: (out / name).read_bytes() for name in REPORTS} == reports
+        else:
+            summary = pd.read_csv(out / "summary.csv")
+            assert sorted(summary.seed) == [0, 1] and set(summary.status) == {"ok"}
