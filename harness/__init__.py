@@ -15,8 +15,10 @@ __version__ = "0.1.0"
 def run(spec, out_dir=None, **options):
     """Trains every (seed, framework) run of `spec` (a Spec, a mapping or a spec file path) and writes the report.
 
-    Options: frameworks, seeds, epochs, init_mode, in_process, threads, log. Returns `harness.results.Results`
-    with `history` and `summary` DataFrames, the `manifest` dict and `out_dir`.
+    Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process, threads, tensorboard, force
+    (redo runs already finished in out_dir), allow_large (run past the memory estimate), log. Bad input raises
+    SpecError. Returns `harness.results.Results` with `history` and `summary` DataFrames, the `manifest` dict and
+    `out_dir`.
     """
     from pathlib import Path
 

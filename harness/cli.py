@@ -27,8 +27,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         command = self.prog.removeprefix("harness").strip()
-        prefix, help_command = (f"{command}: ", f"harness {command} --help") if command else ("", "harness --help")
-        self.exit(2, f"error: {prefix}{message} (see {help_command})\n")
+        help_command = f"harness {command} --help" if command else "harness --help"
+        if message.startswith("argument "):  # "argument --jobs: expected ..." names its field as a SpecError does
+            message = message.removeprefix("argument ")
+        elif command:
+            message = f"{command}: {message}"
+        self.exit(2, f"error: {message} (see {help_command})\n")
 
 
 def _integer(least: int, most: int):
@@ -439,7 +443,10 @@ def _one_line(text: str) -> str:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a refused argument (2, its one line already printed)
+        return exit.code if isinstance(exit.code, int) else 0
     warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes on absurd inputs: the checks say more
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
