@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness import data
+from harness import data, data_files
 from harness.cli import main
 from harness.errors import SpecError
 from harness.validate import parse_spec
@@ -107,7 +107,7 @@ def test_unusual_but_valid_csv_files_load(tmp_path, case, content, classes):
 
 
 def test_csv_is_read_in_chunks_with_rows_counted_across_them(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "CSV_CHUNK_CELLS", 6)  # two rows of three values per chunk
+    monkeypatch.setattr(data_files, "CSV_CHUNK_CELLS", 6)  # two rows of three values per chunk
     path = tmp_path / "d.csv"
     path.write_text("a,b,y\n" + GOOD_ROWS + "1,,0\n")
     assert_refused(tmp_path, capsys, file_spec(path, "csv"), ["NaN", "column 'b'", "data row 21"])
