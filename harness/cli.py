@@ -330,11 +330,9 @@ def cmd_parity(args) -> int:
 
 def cmd_convert(args) -> int:
     from harness.convert import convert
-    from harness.folders import check_new_file
     from harness.validate import load_spec
 
-    spec = load_spec(args.spec)
-    convert(spec, args.source, args.weights, check_new_file(args.out, "--out", force=args.force))
+    convert(load_spec(args.spec), args.source, args.weights, args.out, force=args.force)
     return 0
 
 

@@ -7,10 +7,9 @@ conversion is one SpecError line and leaves no file behind.
 """
 
 import re
-import tempfile
 from pathlib import Path
 
-from harness import guard, registry, runner
+from harness import folders, guard, registry, runner
 from harness.errors import SpecError
 from harness.spec import Spec
 
@@ -45,18 +44,20 @@ def _job(kind: str, spec: Spec, framework: str, work: Path, **paths) -> dict:
             "threads": 1, "result_path": str(work / f"{kind}.json"), **{k: str(v) for k, v in paths.items()}}
 
 
-def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = False, log=print) -> Path:
+def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = False, force: bool = False,
+            log=print) -> Path:
     """Reads `weights_path` (the source framework's own file for `spec`'s model) and writes the same weights as
-    the other framework's file at `out_path`. Returns out_path."""
-    registry.get(registry.FRAMEWORKS, source, "framework")
+    the other framework's file at `out_path`, which must not exist unless `force`. Returns out_path."""
+    if source not in registry.FRAMEWORKS:
+        raise SpecError("--from", f"expected one of {', '.join(registry.FRAMEWORKS)}; received {str(source)[:80]!r}")
     target = "torch" if source == "tensorflow" else "tensorflow"
     weights_path, out_path = Path(weights_path), Path(out_path)
     guard.check_file(weights_path, "--weights", "weights")
     _check_path(weights_path, source, "--weights")
     _check_path(out_path, target, "--out")
     _check_out(out_path)
-    with tempfile.TemporaryDirectory(prefix="harness-convert-") as work:
-        work = Path(work)
+    folders.check_new_file(out_path, "--out", force=force)
+    with folders.work_dir() as work:
         canonical = work / "canonical.npz"
         for kind, framework, paths in (("export", source, {"weights_path": weights_path, "canonical_path": canonical}),
                                        ("import", target, {"canonical_path": canonical, "out_path": out_path})):
