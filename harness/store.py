@@ -34,9 +34,16 @@ def _versions() -> dict:
     return found
 
 
+# Spec fields that do not change what one (framework, seed) run computes: the run list itself, the report's
+# analysis settings and the names. A rerun with one more seed or another margin keeps the finished runs.
+NOT_IN_KEY = ("name", "description", "frameworks", "seeds", "analysis", "sweep", "mode")
+
+
 def run_key(spec: Spec, framework: str, seed: int) -> str:
-    """sha256 of the resolved spec (defaults included), framework, seed and the harness and framework versions."""
-    identity = {"spec": spec.model_dump(mode="json"), "framework": framework, "seed": seed, "versions": _versions()}
+    """sha256 of the resolved spec (defaults included, NOT_IN_KEY left out), framework, seed and the harness and
+    framework versions."""
+    resolved = {key: value for key, value in spec.model_dump(mode="json").items() if key not in NOT_IN_KEY}
+    identity = {"spec": resolved, "framework": framework, "seed": seed, "versions": _versions()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 

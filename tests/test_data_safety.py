@@ -97,6 +97,12 @@ def test_a_rerun_keeps_finished_runs_and_a_failed_rerun_keeps_the_good_results(t
     assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0  # nothing to redo
     assert "1 of 1 runs already finished" in capsys.readouterr().out
     assert pd.read_csv(out / "summary.csv").equals(summary)
+    assert main(["run", str(spec_path), "--out", str(out), *FAST, "--seeds", "0", "1"]) == 0  # one more seed
+    assert "1 of 2 runs already finished" in capsys.readouterr().out
+    assert pd.read_csv(out / "summary.csv").iloc[:1].equals(summary)
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0  # back to seed 0 alone: kept, not retrained
+    assert "1 of 1 runs already finished" in capsys.readouterr().out
+    good = snapshot(out)
 
     def crash(job, log):
         return {"framework": job["framework"], "seed": job["seed"], "status": "failed", "error": "boom"}

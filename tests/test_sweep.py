@@ -68,6 +68,11 @@ def test_run_keys_change_with_what_determines_the_result():
     assert key == store.run_key(parse_spec(runner.spec_dump(spec)), "torch", 0)
     assert len({key, store.run_key(spec, "tensorflow", 0), store.run_key(spec, "torch", 1),
                 store.run_key(_points(BASE)[1].spec, "torch", 0)}) == 4
+    # the run list, the report's analysis and the names do not change what one run computes
+    raw = runner.spec_dump(spec)
+    same = {**raw, "name": "other", "description": "x", "seeds": [0, 5], "frameworks": ["torch"],
+            "analysis": {"margins": {"test_accuracy": 0.02}}}
+    assert store.run_key(parse_spec(same), "torch", 0) == key
 
 
 def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
