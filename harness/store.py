@@ -97,8 +97,7 @@ def check_record(record, name: str) -> dict:
 def load(path: Path) -> dict:
     """One stored record through the guarded edge (NaN losses of diverged runs are allowed), checked."""
     path = Path(path)
-    name = f"{path.parent.name}/{path.name}"
-    return check_record(guard.read_json(path, name, "record", allow_nan=True), name)
+    return check_record(guard.read_json(path, str(path), "record", allow_nan=True), str(path))
 
 
 def finished(out: Path, key: str) -> Optional[dict]:
