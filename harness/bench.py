@@ -249,7 +249,9 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
     device = resolve_device(settings.device)
     grid, pairs = points(spec, settings.sweep), settings.runs()
     for _, point in grid:  # with turns, every run of a round is alive at once
-        resources.check(point, allow_large=allow_large, parallel=len(pairs) if settings.interleave else 1)
+        matmul = settings.matmul_size or (4096 if device == "gpu" else 1024)
+        resources.check(point, allow_large=allow_large, parallel=len(pairs) if settings.interleave else 1,
+                        infer_batch=settings.large_batch, extra_bytes=3 * matmul * matmul * 4)
     out = folders.claim(Path(out_dir or Path("results") / "bench" / spec.name), "bench")
     folders.remove_written(out / "runs", RUN_FILES)  # a rerun replaces the measurements, never mixes them
     records = []

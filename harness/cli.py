@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -218,7 +219,7 @@ def _layer_table(spec) -> str:
 
 def cmd_validate(args) -> int:
     from harness import data, resources
-    from harness.validate import load_spec
+    from harness.validate import check_analysis, load_spec
 
     spec = load_spec(args.spec)
     heading = None
@@ -235,6 +236,7 @@ def cmd_validate(args) -> int:
     dataset = data.prepare(spec)
     samples = dataset.n_train + len(dataset.x_val) + len(dataset.x_test)
     estimate = resources.check(spec, allow_large=args.allow_large, samples=samples)
+    check_analysis(spec.analysis, dataset.target.task, dataset.target.metric)
     if heading:
         print(heading)
     print(f"{spec.name}: valid")
@@ -290,10 +292,23 @@ def _run_sweep(spec, args) -> int:
     return 0 if (pd.read_csv(out / "summary.csv")["status"] != "failed").all() else 1
 
 
+RAY_ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9_.-]{1,253}(:[0-9]{1,5})?|(ray://)?\[[0-9A-Fa-f:]{2,45}\](:[0-9]{1,5})?")
+
+
+def _check_address(args) -> None:
+    if args.address is None:
+        return
+    if args.executor != "ray":
+        raise SpecError("--address", f"needs --executor ray; received --executor {args.executor}")
+    if not RAY_ADDRESS.fullmatch(args.address):
+        raise SpecError("--address", f"expected auto, HOST:PORT or ray://HOST:PORT; received {args.address[:80]!r}")
+
+
 def cmd_run(args) -> int:
     from harness.runner import run_experiment, spec_dump
     from harness.validate import load_spec, parse_spec
 
+    _check_address(args)
     spec = load_spec(args.spec)
     if args.margin or args.target:
         spec = parse_spec({**spec_dump(spec), "analysis": _analysis(args, spec_dump(spec).get("analysis", {}))})
@@ -302,7 +317,7 @@ def cmd_run(args) -> int:
     if args.mlflow:
         from harness.tracking import check_tracking_uri
 
-        check_tracking_uri(args.mlflow)
+        check_tracking_uri(args.mlflow, field="--mlflow")
     results, trained = run_experiment(
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
         optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
@@ -340,7 +355,7 @@ def _update_analysis(out: Path, args) -> None:
     """Validates the new analysis settings like a spec's, then records them in the manifest."""
     from harness import atomic
     from harness.spec import Analysis
-    from harness.validate import _one_line
+    from harness.validate import _one_line, check_analysis
     from pydantic import ValidationError
 
     from harness.results import read_manifest
@@ -350,6 +365,7 @@ def _update_analysis(out: Path, args) -> None:
         analysis = Analysis.model_validate(_analysis(args, manifest.get("analysis", {})))
     except ValidationError as error:
         raise _one_line(error, prefix="analysis") from None
+    check_analysis(analysis, manifest["task"], manifest["metric"])
     if analysis.target and analysis.target.split == "val" and manifest.get("matched", {}).get("n_val") == 0:
         raise SpecError("--target", "the folder's runs had no validation split: use train:METRIC=VALUE; received "
                                     f"val:{analysis.target.metric}={analysis.target.value:g}")

@@ -220,6 +220,18 @@ def _prepare_series(spec: Spec) -> Dataset:
 
 # ------------------------------------------------------------------------------------------------- public
 
+def _check_token_ids(spec: Spec, xs: list[np.ndarray], name: str) -> None:
+    """An embedding's inputs are token ids: integers in [0, input_dim), or the lookup fails inside a framework."""
+    first = spec.model.layers[0]
+    if first.type != "embedding":
+        return
+    values = np.concatenate([a.reshape(-1) for a in xs])
+    bad = (values != np.round(values)) | (values < 0) | (values >= first.input_dim)
+    if bad.any():
+        raise SpecError("model.layers[0].input_dim", f"dataset {name!r}: an embedding's inputs must be integer ids "
+                                                     f"in [0, {first.input_dim}); received {values[bad.argmax()]:g}")
+
+
 def prepare(spec: Spec) -> Dataset:
     """Loads, splits, reshapes, scales and encodes the spec's dataset. Deterministic in `spec.data.seed`."""
     data = spec.data
@@ -238,6 +250,7 @@ def prepare(spec: Spec) -> Dataset:
     x_train, y_train, x_val, y_val = _split(x, y, data.validation_split, rng)
     target = _target(spec, task, raw.y)
     xs = [_reshape(np.asarray(a, np.float64), spec.model.input_shape, data.dataset) for a in (x_train, x_val, x_test)]
+    _check_token_ids(spec, xs, data.dataset)
     ys = [np.asarray(a) for a in (y_train, y_val, y_test)]
     classes = _class_count(ys, target, data.dataset)
     ys = [_encode(a, target, data.dataset, classes) for a in ys]

@@ -6,6 +6,7 @@ SpecError line on `data.path` naming the file, the column or array, and the firs
 """
 
 import struct
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -181,7 +182,7 @@ KIND_NAMES = {"c": "complex numbers, whose imaginary part would be lost", "U": "
               "M": "datetimes", "m": "time deltas", "V": "structured records or raw bytes", "O": "Python objects"}
 # What a damaged archive or array raises: zipfile, zlib (inside zipfile) and numpy's .npy reader.
 NPZ_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-                   TypeError, RuntimeError, NotImplementedError, struct.error)
+                   TypeError, RuntimeError, NotImplementedError, struct.error, SyntaxError, tokenize.TokenError)
 
 
 def _npy_header(archive, key: str, name: str) -> tuple[tuple, np.dtype]:

@@ -113,7 +113,7 @@ def check_new_file(path, field: str, force: bool = False) -> Path:
     _check_path(path, field)
     if path.is_dir():
         raise SpecError(field, f"expected a file name; received the folder {path}")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a dangling link counts: replacing it would write where it points
         raise SpecError(field, f"{path} exists; the harness does not overwrite a file it may not have written "
                                f"(remove it, choose another name, or pass --force)")
     parent = path.parent if str(path.parent) else Path(".")
@@ -128,7 +128,7 @@ def remove_written(folder: Path, pattern: str) -> None:
     """Deletes the files in `folder` whose names match `pattern` (a regular expression: the names the harness gives
     what it writes there), then the folder if it is empty. Anything else stays. Callers pass folders inside an
     output folder they claimed."""
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():  # a link leads outside what the harness wrote: never followed
         return
     for path in folder.iterdir():
         if path.is_file() and not path.is_symlink() and re.fullmatch(pattern, path.name):
@@ -155,7 +155,13 @@ def clean_stale() -> list[Path]:
     root = Path(tempfile.gettempdir())
     for folder in root.glob(f"{WORK_PREFIX}*"):
         match = re.fullmatch(rf"{WORK_PREFIX}(\d+)-.+", folder.name)
-        if match and folder.is_dir() and (folder / MARKER).is_file() and not _alive(int(match.group(1))):
+        if not match or folder.is_symlink() or not folder.is_dir() or _alive(int(match.group(1))):
+            continue
+        try:  # only a working folder the harness made: its marker says so and names the same process
+            marker = json.loads((folder / MARKER).read_text()[:1000])
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(marker, dict) and marker.get("kind") == "work" and marker.get("pid") == int(match.group(1)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

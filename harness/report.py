@@ -86,7 +86,10 @@ def _cell(values: pd.Series, render) -> str:
     values = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan).dropna()
     if values.empty:
         return DASH
-    return render(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None)
+    mean, std = float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None
+    if not (np.isfinite(mean) and (std is None or np.isfinite(std))) or abs(mean) > 1e15:  # beyond any real figure
+        return f"{mean:.3g}" if std is None else f"{mean:.3g} ± {std:.3g}"
+    return render(mean, std)
 
 
 def _runs_cell(statuses: pd.Series) -> str:

@@ -42,11 +42,13 @@ class Estimate:
     activation_bytes: int   # one training batch, one process
     data_bytes: int         # the prepared arrays, one copy
     peak_bytes: int         # the whole experiment at its peak
+    extra_bytes: int = 0    # more per process (the bench's matmul operands)
 
     def text(self) -> str:
+        extra = f"; matmul operands {_gib(self.extra_bytes)} per process" if self.extra_bytes else ""
         return (f"estimated peak memory {_gib(self.peak_bytes)} ({self.parameters:,} parameters: "
                 f"{_gib(self.model_bytes)} with gradients and optimizer state; activations of one batch "
-                f"{_gib(self.activation_bytes)}; data {_gib(self.data_bytes)} for {self.samples:,} samples)")
+                f"{_gib(self.activation_bytes)}; data {_gib(self.data_bytes)} for {self.samples:,} samples{extra})")
 
 
 def _gib(size: float) -> str:
@@ -76,8 +78,11 @@ def available_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def estimate(spec: Spec, *, samples: Optional[int] = None, parallel: int = 1, dtype_bytes: int = 4) -> Estimate:
-    """samples: the real count once the data is prepared; parallel: worker processes alive at once."""
+def estimate(spec: Spec, *, samples: Optional[int] = None, parallel: int = 1, dtype_bytes: int = 4,
+             infer_batch: Optional[int] = None, extra_bytes: int = 0) -> Estimate:
+    """samples: the real count once the data is prepared; parallel: worker processes alive at once; infer_batch:
+    the largest inference batch (default: the eval batch, at most the data); extra_bytes: more per worker (the
+    bench's matmul operands)."""
     infos = shapes.infer(spec.model)
     parameters = sum(info.params + info.non_trainable for info in infos)
     samples = _samples(spec) if samples is None else samples
@@ -86,19 +91,21 @@ def estimate(spec: Spec, *, samples: Optional[int] = None, parallel: int = 1, dt
     widest = max(math.prod(info.output_shape) for info in infos)
     slots = _SLOTS[spec.optimizer.type](spec.optimizer)
     model_bytes = parameters * dtype_bytes * (3 + slots)
-    activation_bytes = max(batch * values_per_sample * ACTIVATION_COPIES,
-                           min(spec.training.eval_batch_size, samples) * widest * 2) * dtype_bytes
+    infer_batch = infer_batch or min(spec.training.eval_batch_size, samples)
+    activation_bytes = max(batch * values_per_sample * ACTIVATION_COPIES, infer_batch * widest * 2) * dtype_bytes
     features = max(math.prod(spec.model.input_shape), spec.data.n_features if spec.data.dataset in SYNTHETIC else 0)
     data_bytes = samples * (features + math.prod(infos[-1].output_shape)) * dtype_bytes
     driver = data_bytes * DRIVER_DATA_COPIES + parameters * dtype_bytes
-    worker = FRAMEWORK_BYTES + data_bytes * WORKER_DATA_COPIES + model_bytes + activation_bytes
-    return Estimate(parameters, samples, model_bytes, activation_bytes, data_bytes, driver + parallel * worker)
+    worker = FRAMEWORK_BYTES + data_bytes * WORKER_DATA_COPIES + model_bytes + activation_bytes + extra_bytes
+    return Estimate(parameters, samples, model_bytes, activation_bytes, data_bytes, driver + parallel * worker,
+                    extra_bytes)
 
 
 def check(spec: Spec, *, allow_large: bool = False, samples: Optional[int] = None, parallel: int = 1,
-          dtype_bytes: int = 4, limit: Optional[int] = None) -> Estimate:
-    """The estimate, or the one-line refusal when it exceeds `limit` (default: the memory available now)."""
-    found = estimate(spec, samples=samples, parallel=parallel, dtype_bytes=dtype_bytes)
+          dtype_bytes: int = 4, limit: Optional[int] = None, **more) -> Estimate:
+    """The estimate, or the one-line refusal when it exceeds `limit` (default: the memory available now).
+    more: infer_batch, extra_bytes, as `estimate` takes them."""
+    found = estimate(spec, samples=samples, parallel=parallel, dtype_bytes=dtype_bytes, **more)
     limit = available_bytes() if limit is None else limit
     if found.peak_bytes > limit and not allow_large:
         where = f" with {parallel} worker processes at once" if parallel > 1 else ""

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -15,7 +16,7 @@ from harness import atomic, data, folders, init, manifest, resources, results, s
 from harness.errors import SpecError
 from harness.progress import Progress, live_wanted
 from harness.spec import Spec
-from harness.validate import parse_spec
+from harness.validate import check_analysis, parse_spec
 
 
 def spec_dump(spec: Spec) -> dict:
@@ -114,6 +115,8 @@ def _publish_events(staging: Optional[str], finished: bool) -> None:
     staging = Path(staging)
     if finished and staging.is_dir():
         final = staging.with_name(staging.name.removeprefix(".staging-"))
+        if final.is_symlink() or (final.exists() and not final.is_dir()):  # not the harness' folder: left alone
+            final = final.with_name(f"{final.name}-{time.strftime('%Y%m%dT%H%M%S')}")
         folders.remove_written(final, EVENT_FILES)
         final.mkdir(parents=True, exist_ok=True)
         for path in staging.iterdir():
@@ -138,13 +141,13 @@ def rebuild(out: Path) -> None:
 
     facts = results.read_manifest(out / "manifest.json")
     keys = store.planned_keys(facts)
-    runs = store.records(out, keys)
+    runs = store.records(out, keys, store.planned_runs(facts))
     history, summary = results.tables(runs, facts["metric"], facts["matched"]["n_train"])
     if summary.empty:
         raise SpecError("out", f"{out} holds no finished or failed run yet; nothing to report")
     notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
         f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
-        f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys)]
+        f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys, store.planned_runs(facts))]
     facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)}
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
@@ -175,6 +178,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     resources.check(spec, allow_large=allow_large)
     dataset = data.prepare(spec)
     resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
+    check_analysis(spec.analysis, dataset.target.task, dataset.target.metric)
     out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")  # before any training
     notes = data.notes(spec, dataset)
     planned = planned_runs(spec)

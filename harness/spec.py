@@ -139,7 +139,7 @@ class TargetSpec(Frozen):
 class Analysis(Frozen):
     """How the report compares the frameworks (used when rendering; changing it needs no retraining)."""
 
-    margins: dict[Figure, Annotated[float, Field(gt=0)]] = Field(
+    margins: dict[Figure, Annotated[float, Field(gt=0, le=1e6)]] = Field(
         {}, description="equivalence margin per summary column, e.g. {test_accuracy: 0.01}; defaults: 1 point of "
                         "accuracy, 5 % relative for losses and errors, 0.01 for R^2")
     target: Optional[TargetSpec] = None

@@ -9,6 +9,7 @@ Records are read back through the guarded edge and checked before use: a corrupt
 
 import hashlib
 import json
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -76,6 +77,8 @@ def check_record(record, name: str) -> dict:
     epochs = record.get("epochs", [])
     if not isinstance(epochs, list):
         raise bad("epochs", "a list", type(epochs).__name__)
+    if record["status"] in FINISHED and not epochs:
+        raise bad("epochs", f"at least one epoch for a run with status {record['status']}", "none")
     for index, epoch in enumerate(epochs):
         if not isinstance(epoch, dict) or epoch.get("epoch") != index + 1:
             raise bad(f"epochs[{index}]", f"an object with epoch {index + 1}", epoch)
@@ -122,6 +125,11 @@ def save(out: Path, key: str, record: dict) -> Path:
     return atomic.write_json(record_path(out, key), record)
 
 
+def planned_runs(manifest) -> list[tuple]:
+    """(framework, seed) of each run the manifest plans, in the order of `planned_keys`."""
+    return [(run.get("framework"), run.get("seed")) for run in manifest["planned_runs"]]
+
+
 def planned_keys(manifest) -> list[str]:
     """The store keys a manifest plans (`planned_runs`), checked: they name files, so nothing but a key passes."""
     planned = manifest.get("planned_runs") if isinstance(manifest, dict) else None
@@ -138,12 +146,26 @@ def planned_keys(manifest) -> list[str]:
     return keys
 
 
-def records(out: Path, keys: list[str]) -> list[dict]:
+def _load_run(path: Path, run: Optional[tuple]) -> dict:
+    """A record that must be the run its key names: (framework, seed), when the caller knows it."""
+    record = load(path)
+    if run is not None and (record["framework"], record["seed"]) != tuple(run):
+        raise SpecError(str(path), f"expected the record of {run[0]} seed {run[1]}, the run its key names; "
+                                   f"received {record['framework']} seed {record['seed']}")
+    return record
+
+
+def records(out: Path, keys: list[str], runs: Optional[list[tuple]] = None) -> list[dict]:
     """The stored record of each key, in order: the finished one if there is one, else the latest failure. A key
-    without a record (a run never reached) is left out; a corrupted record is an error naming the file."""
-    return [{**load(record_path(out, key)), "key": key} for key in keys if record_path(out, key).is_file()]
+    without a record (a run never reached) is left out; anything else at its name (a corrupted record, a folder, a
+    pipe, another run's record) is an error naming the file. runs: the (framework, seed) of each key."""
+    runs = runs or [None] * len(keys)
+    return [{**_load_run(record_path(out, key), run), "key": key} for key, run in zip(keys, runs)
+            if os.path.lexists(record_path(out, key))]
 
 
-def failed_attempts(out: Path, keys: list[str]) -> list[dict]:
+def failed_attempts(out: Path, keys: list[str], runs: Optional[list[tuple]] = None) -> list[dict]:
     """Failures of reruns (--force) of finished runs, kept beside the finished records they did not replace."""
-    return [{**load(failed_path(out, key)), "key": key} for key in keys if failed_path(out, key).is_file()]
+    runs = runs or [None] * len(keys)
+    return [{**_load_run(failed_path(out, key), run), "key": key} for key, run in zip(keys, runs)
+            if os.path.lexists(failed_path(out, key))]

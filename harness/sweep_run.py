@@ -95,7 +95,7 @@ def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path,
 def _tables(planned, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     histories, summaries = [], []
     for point, framework, seed, key in planned:
-        for record in store.records(out, [key]):
+        for record in store.records(out, [key], [(framework, seed)]):
             history, summary = _record_tables(point, key, record)
             histories.append(history)
             summaries.append(summary)

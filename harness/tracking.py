@@ -19,7 +19,8 @@ from harness.errors import SpecError
 
 EVENT_COLUMNS = ["tag", "step", "value"]
 MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once
-TRACKING_URIS = "a path, file:<path>, sqlite:///<path>, http://<host>, https://<host> or databricks[://<profile>]"
+TRACKING_URIS = ("sqlite:///<path>, http://<host>, https://<host>, databricks[://<profile>], or a path or "
+                 "file:<path> with MLFLOW_ALLOW_FILE_STORE=true")
 # MLflow retries an unreachable server 7 times with backoff (about 4 minutes) and waits up to 120 s per request;
 # logging a folder by hand should fail within a minute. Values set in the environment win.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -79,11 +80,15 @@ def flatten(value, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def check_tracking_uri(uri) -> str:
+def _file_store_allowed() -> bool:
+    return os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("1", "true", "yes")
+
+
+def check_tracking_uri(uri, field: str = "--tracking-uri") -> str:
     """uri, if it names a kind of tracking store MLflow offers (see TRACKING_URIS); else the one line naming
-    --tracking-uri. Checked before MLflow is imported; whether the store answers shows when logging."""
+    `field`. Checked before MLflow is imported; whether the store answers shows when logging."""
     def bad(received: str) -> SpecError:
-        return SpecError("--tracking-uri", f"expected {TRACKING_URIS}; received {received}")
+        return SpecError(field, f"expected {TRACKING_URIS}; received {received}")
 
     if not isinstance(uri, str) or not uri.strip():
         raise bad(results.shown(uri))
@@ -93,9 +98,15 @@ def check_tracking_uri(uri) -> str:
         parts = urlsplit(uri)
     except ValueError as error:  # e.g. an unclosed [ of an IPv6 host
         raise bad(f"{results.shown(uri)}, which does not parse as a URI ({error})") from None
-    if parts.scheme in ("", "file", "databricks"):
+    if parts.scheme == "databricks" or uri == "databricks":
+        return uri
+    if parts.scheme in ("", "file"):
+        if not _file_store_allowed():  # MLflow 3 keeps its file store in maintenance mode and refuses it
+            raise bad(f"{results.shown(uri)}, a file store, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true")
         return uri
     if parts.scheme == "sqlite" and uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
+        if Path(uri.removeprefix("sqlite:///")).is_dir():
+            raise bad(f"{results.shown(uri)}, whose path is a folder, not a database file")
         return uri
     if parts.scheme in ("http", "https") and parts.hostname:
         return uri

@@ -4,6 +4,7 @@ several fields.
 Every failure becomes one `SpecError` line: the field path, what is allowed, what was received.
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,19 @@ def check_training(spec: Spec) -> None:
                                                  "received validation_split=0")
 
 
+def check_analysis(analysis, task: str, metric: str, field: str = "analysis") -> None:
+    """Margins and a target that fit the task the data turned out to be (known once the data is read): a margin
+    only for a figure this task compares, a target metric this task records ('loss', or its own metric)."""
+    compared = registry.COMPARED_FIGURES.get(task, ())
+    for figure in analysis.margins:
+        if figure not in compared:
+            raise SpecError(f"{field}.margins.{figure}", f"a {task} task compares {', '.join(compared)}; "
+                                                         f"received {figure!r}")
+    if analysis.target and analysis.target.metric not in ("loss", metric):
+        raise SpecError(f"{field}.target.metric", f"a {task} task records 'loss' and {metric!r}; received "
+                                                  f"{analysis.target.metric!r}")
+
+
 def check_data(spec: Spec) -> None:
     if spec.model.layers[0].type == "embedding" and spec.data.standardize:
         raise SpecError("data.standardize", "must be false when the first layer is an embedding (its inputs are "
@@ -153,5 +167,6 @@ def load_spec(path) -> Spec:
     data = spec_file.read_mapping(path)
     relative = data["data"].get("path") if isinstance(data.get("data"), dict) else None
     if isinstance(relative, str) and relative and "\x00" not in relative and not Path(relative).is_absolute():
-        data["data"] = {**data["data"], "path": str((Path(path).parent / relative).resolve())}
+        # lexically, without following links: a link loop is then the data check's one line, not an exception
+        data["data"] = {**data["data"], "path": os.path.abspath(Path(path).parent / relative)}
     return parse_spec(data)

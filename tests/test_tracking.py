@@ -110,7 +110,8 @@ def test_run_writes_tensorboard_equal_to_history(tmp_path, adapters):
 
 
 @pytest.mark.parametrize("uri, problem", [
-    ("sqlite:///mlflow.db", None), ("mlruns", None), ("/tmp/mlruns", None), ("file:///tmp/mlruns", None),
+    ("sqlite:///mlflow.db", None), ("mlruns", "a file store"), ("/tmp/mlruns", "a file store"),
+    ("file:///tmp/mlruns", "MLFLOW_ALLOW_FILE_STORE=true"), ("sqlite:////tmp", "whose path is a folder"),
     ("http://localhost:5000", None), ("https://mlflow.example.org", None), ("databricks", None),
     ("databricks://profile", None),
     ("bogus://x", "of the scheme 'bogus'"), ("postgresql://user@host/db", "of the scheme 'postgresql'"),
@@ -118,7 +119,8 @@ def test_run_writes_tensorboard_equal_to_history(tmp_path, adapters):
     ("http://[::1", "which does not parse as a URI"), ("", "received ''"),
     ("sqlite:///a\nb.db", "which holds a control character"),
 ])
-def test_check_tracking_uri(uri, problem):
+def test_check_tracking_uri(uri, problem, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     if problem is None:
         assert tracking.check_tracking_uri(uri) == uri
         return
@@ -126,6 +128,11 @@ def test_check_tracking_uri(uri, problem):
         tracking.check_tracking_uri(uri)
     assert str(error.value).startswith(f"--tracking-uri: expected {tracking.TRACKING_URIS}; received ")
     assert problem in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_file_store_is_accepted_where_mlflow_is_told_to_allow_it(monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert tracking.check_tracking_uri("file:///tmp/mlruns") == "file:///tmp/mlruns"
 
 
 def test_mlflow_http_limits_apply_only_while_logging_and_never_over_the_users(monkeypatch):
