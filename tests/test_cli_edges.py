@@ -47,6 +47,15 @@ ARGUMENTS = [
      ["required: --from"]),
     ("compare nothing", ["compare"], ["compare:", "required: out"]),
     ("compare bad save", ["compare", "DIR", "--save", "table.xlsx"], ["--save", ".md or .csv", "table.xlsx"]),
+    ("ray address with a newline", ["run", "SPEC", "--executor", "ray", "--address", "\n;rm -rf /"],
+     ["--address", "HOST:PORT", "'\\n;rm -rf /'"]),
+    ("address without ray", ["run", "SPEC", "--address", "head:6379"], ["--address", "needs --executor ray"]),
+    ("a margin this task does not compare", ["run", "SPEC", "--margin", "test_mae=0.1", "--in-process"],
+     ["analysis.margins.test_mae", "a classification task compares test_accuracy"]),
+    ("a target this task does not record", ["run", "SPEC", "--target", "mae=0.1", "--in-process"],
+     ["analysis.target.metric", "received 'mae'"]),
+    ("a huge margin", ["run", "SPEC", "--margin", "test_accuracy=1e307"], ["test_accuracy", "1000000"]),
+    ("a folder as the MLflow database", ["run", "SPEC", "--mlflow", "sqlite:////tmp"], ["--mlflow", "a folder"]),
 ]
 
 
@@ -54,6 +63,7 @@ ARGUMENTS = [
 def test_a_bad_argument_is_one_line_and_status_2(tmp_path, capsys, case, argv, expected):
     spec = str(write_spec(tmp_path, IRIS))
     argv = [spec if item == "SPEC" else str(tmp_path) if item == "DIR" else item for item in argv]
+    argv += ["--out", str(tmp_path / "out")] if argv and argv[0] == "run" else []
     assert main(argv) == 2
     line = one_error_line(capsys)
     for fragment in expected:
@@ -89,6 +99,15 @@ def test_synthetic_data_too_large_is_refused_before_it_is_generated(tmp_path, ca
     assert main(["validate", str(write_spec(tmp_path, spec))]) == 2
     line = one_error_line(capsys)
     assert line.startswith("error: data: estimated peak memory") and "10,000,000 samples" in line
+
+
+def test_embedding_inputs_must_be_ids_below_input_dim(tmp_path, capsys):
+    spec = {**IRIS, "data": {"dataset": "iris", "standardize": False},
+            "model": {"input_shape": [4], "layers": [{"type": "embedding", "input_dim": 5, "output_dim": 2},
+                                                     {"type": "flatten"},
+                                                     {"type": "dense", "units": 3, "activation": "softmax"}]}}
+    assert main(["validate", str(write_spec(tmp_path, spec))]) == 2
+    assert "integer ids in [0, 5)" in one_error_line(capsys)
 
 
 def test_allow_large_lets_validate_through(tmp_path, capsys):

@@ -226,3 +226,60 @@ def test_report_on_a_damaged_store_is_whole_or_one_line(stored, capsys, target, 
         else:
             summary = pd.read_csv(out / "summary.csv")
             assert sorted(summary.seed) == [0, 1] and set(summary.status) == {"ok"}
+
+
+def test_a_folder_that_only_looks_like_a_stale_working_folder_survives(tmp_path):
+    """The clean-up at start removes a dead driver's working folder only if its marker says so."""
+    root = Path(tempfile.gettempdir())
+    dead = 2 ** 22 + 12345  # above Linux's default pid_max: no such process
+    lookalikes = {root / f"{folders.WORK_PREFIX}{dead}-mine": {"written_by": "harness", "kind": "results"},
+                  root / f"{folders.WORK_PREFIX}{dead}-other": {"written_by": "harness", "kind": "work", "pid": 1}}
+    stale = root / f"{folders.WORK_PREFIX}{dead}-stale"
+    try:
+        for folder, marker in {**lookalikes, stale: {"written_by": "harness", "kind": "work", "pid": dead}}.items():
+            folder.mkdir()
+            (folder / folders.MARKER).write_text(json.dumps(marker))
+            (folder / "notes.txt").write_text("precious\n")
+        assert stale in folders.clean_stale()
+        assert not stale.exists() and all((folder / "notes.txt").read_text() == "precious\n" for folder in lookalikes)
+    finally:
+        for folder in [*lookalikes, stale]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_linked_tensorboard_folder_is_never_followed(tmp_path, spec_path):
+    out = tmp_path / "out"
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0
+    mine = tmp_path / "mytb"
+    mine.mkdir()
+    (mine / "events.out.tfevents.123.host.1.0").write_text("my events\n")
+    shutil.rmtree(out / "tensorboard" / "torch-seed0")
+    (out / "tensorboard" / "torch-seed0").symlink_to(mine)
+    assert main(["run", str(spec_path), "--out", str(out), *FAST, "--force"]) == 0
+    assert snapshot(mine) == {"events.out.tfevents.123.host.1.0": hashlib.sha256(b"my events\n").hexdigest()}
+    assert [p.name for p in (out / "tensorboard").iterdir() if p.name.startswith("torch-seed0-")]  # events beside
+
+
+@pytest.mark.parametrize("damage", ["another run's record", "a folder", "a pipe", "no epochs"])
+def test_report_refuses_a_record_that_is_not_its_run(stored, tmp_path, capsys, damage):
+    out = tmp_path / "out"
+    shutil.copytree(stored, out)
+    first, second = sorted((out / "runs").glob("*.json"))
+    if damage == "another run's record":
+        first.write_bytes(second.read_bytes())
+    elif damage == "no epochs":
+        first.write_text(json.dumps({**json.loads(first.read_text()), "epochs": []}))
+    else:
+        first.unlink()
+        first.mkdir() if damage == "a folder" else os.mkfifo(first)
+    reports = {name: (out / name).read_bytes() for name in REPORTS}
+    assert main(["report", str(out)]) == 2
+    assert first.name in one_error_line(capsys)
+    assert {name: (out / name).read_bytes() for name in REPORTS} == reports
+
+
+def test_a_dangling_link_is_an_existing_output(tmp_path, capsys):
+    save = tmp_path / "table.md"
+    save.symlink_to(tmp_path / "elsewhere.md")
+    assert main(["compare", str(tmp_path), "--save", str(save)]) == 2
+    assert "exists" in one_error_line(capsys) and not (tmp_path / "elsewhere.md").exists()
