@@ -39,12 +39,13 @@ class _Parser(argparse.ArgumentParser):
 def _integer(least: int, most: int):
     """An argparse type: an integer in [least, most], else one line with the range and what was received."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer in [{least}, {most:,}]; received {text!r}") from None
+        allowed = f"expected an integer in [{least}, {most:,}]"
+        if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):  # ASCII digits only: int() also reads '٣' and '1_0'
+            shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+            raise argparse.ArgumentTypeError(f"{allowed}; received {shown}")
+        value = int(text)
         if not least <= value <= most:
-            raise argparse.ArgumentTypeError(f"expected an integer in [{least}, {most:,}]; received {value:,}")
+            raise argparse.ArgumentTypeError(f"{allowed}; received {value:,}")
         return value
     parse.__name__ = "integer"
     return parse
@@ -56,12 +57,12 @@ THREADS = _integer(1, 4 * CORES)  # more threads than 4 per core only oversubscr
 def _assignment(text: str) -> tuple[str, float]:
     """'name=value' -> (name, float(value)), for --margin and --target; the value a finite number."""
     name, _, value = text.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER; received {text!r}") from None
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?", value.strip()):
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, a name and a finite number; received "
+                                         f"{text[:80]!r}")  # a pattern: float() also reads 'inf', '1_0' and '١'.
+    number = float(value)
     if not name.strip() or not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER with a name and a finite number; received {text!r}")
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, a name and a finite number; received {text[:80]!r}")
     return name.strip(), number
 
 
