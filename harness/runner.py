@@ -166,6 +166,16 @@ def _write_tables(out: Path, history, summary, facts: dict) -> None:
     atomic.write_json(out / "manifest.json", facts)
 
 
+def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
+    """A results folder holds one experiment: another spec's name there is refused unless --force."""
+    if force or not (out / "manifest.json").is_file():
+        return
+    held = results.read_manifest(out / "manifest.json").get("name")
+    if held != spec.name:
+        raise SpecError("--out", f"{out} holds the results of experiment {held!r}, not {spec.name!r}; choose another "
+                                 f"folder, or pass --force to replace its tables and reports")
+
+
 def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
                    optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
                    tensorboard: bool = True, force: bool = False, allow_large: bool = False,
@@ -180,6 +190,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
     check_analysis(spec.analysis, dataset.target.task, dataset.target.metric)
     out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")  # before any training
+    _check_same_experiment(out, spec, force)
     notes = data.notes(spec, dataset)
     planned = planned_runs(spec)
     todo = {run["key"] for run in planned if force or store.finished(out, run["key"]) is None}

@@ -283,3 +283,14 @@ def test_a_dangling_link_is_an_existing_output(tmp_path, capsys):
     save.symlink_to(tmp_path / "elsewhere.md")
     assert main(["compare", str(tmp_path), "--save", str(save)]) == 2
     assert "exists" in one_error_line(capsys) and not (tmp_path / "elsewhere.md").exists()
+
+
+def test_another_experiment_is_not_written_over_a_results_folder(tmp_path, spec_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(spec_path), "--out", str(out), *FAST]) == 0
+    before = snapshot(out)
+    other = write_spec(tmp_path, {**IRIS, "name": "other"}, name="other.yaml")
+    capsys.readouterr()
+    assert main(["run", str(other), "--out", str(out), *FAST]) == 2
+    assert "holds the results of experiment 'safety', not 'other'" in one_error_line(capsys)
+    assert snapshot(out) == before
