@@ -22,13 +22,6 @@ def _check_path(path: Path, framework: str, field: str) -> None:
         raise SpecError(field, f"a {framework} weights file must end in {SUFFIXES[framework]}; received {path.name}")
 
 
-def _check_out(path: Path) -> None:
-    if path.is_dir():
-        raise SpecError("--out", f"expected a file name; received the folder {path}")
-    if not path.parent.is_dir():
-        raise SpecError("--out", f"the folder to write into must exist; received {path} (no folder {path.parent})")
-
-
 def _failure(kind: str, framework: str, result: dict) -> SpecError:
     """A failed job as the one line the CLI prints: a refused file names its field as the worker said; any other
     failure names the file that side was handling, without the exception's type or traceback."""
@@ -55,7 +48,6 @@ def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = 
     guard.check_file(weights_path, "--weights", "weights")
     _check_path(weights_path, source, "--weights")
     _check_path(out_path, target, "--out")
-    _check_out(out_path)
     folders.check_new_file(out_path, "--out", force=force)
     with folders.work_dir() as work:
         canonical = work / "canonical.npz"

@@ -44,15 +44,20 @@ def owned(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-def _kind(folder: Path):
-    """What the marker says the folder holds; None if the marker is unreadable."""
+def _marker(folder: Path) -> dict:
+    """The folder's marker as written; {} if it is missing or unreadable."""
     from harness import guard
 
     try:
         marker = guard.read_json(folder / MARKER, MARKER, "record")
     except SpecError:
-        return None
-    return marker.get("kind") if isinstance(marker, dict) else None
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _kind(folder: Path):
+    """What the marker says the folder holds; None if the marker is unreadable."""
+    return _marker(folder).get("kind")
 
 
 def _legacy_results(folder: Path) -> bool:
@@ -157,11 +162,8 @@ def clean_stale() -> list[Path]:
         match = re.fullmatch(rf"{WORK_PREFIX}(\d+)-.+", folder.name)
         if not match or folder.is_symlink() or not folder.is_dir() or _alive(int(match.group(1))):
             continue
-        try:  # only a working folder the harness made: its marker says so and names the same process
-            marker = json.loads((folder / MARKER).read_text()[:1000])
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(marker, dict) and marker.get("kind") == "work" and marker.get("pid") == int(match.group(1)):
+        marker = _marker(folder)  # only a working folder the harness made: it says so and names the same process
+        if marker.get("kind") == "work" and marker.get("pid") == int(match.group(1)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

@@ -140,14 +140,14 @@ def rebuild(out: Path) -> None:
     from harness.report import write_report
 
     facts = results.read_manifest(out / "manifest.json")
-    keys = store.planned_keys(facts)
-    runs = store.records(out, keys, store.planned_runs(facts))
+    keys, identities = store.planned_keys(facts), store.planned_runs(facts)
+    runs = store.records(out, keys, identities)
     history, summary = results.tables(runs, facts["metric"], facts["matched"]["n_train"])
     if summary.empty:
         raise SpecError("out", f"{out} holds no finished or failed run yet; nothing to report")
     notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
         f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
-        f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys, store.planned_runs(facts))]
+        f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys, identities)]
     facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)}
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
