@@ -6,7 +6,7 @@ be timed fairly: the spec's L2 penalty (1e-4) on the first kernel, the thread co
 
     python benchmarks/notes_keras.py DATA.npz --epochs 10 --batch-size 32 --threads 1 --out result.json
 
-DATA.npz holds `x_train` (N, 40) float32 and `y_train` (N,) integer labels (what `harness.data.save` writes).
+DATA.npz holds `x_train` (N, 40) float32 and `y_train` (N,) integer labels (what `harness.core.data.save` writes).
 """
 
 import argparse

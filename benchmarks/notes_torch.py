@@ -6,7 +6,7 @@ count set as the harness sets it, and a timer around each epoch.
 
     python benchmarks/notes_torch.py DATA.npz --epochs 10 --batch-size 32 --threads 1 --out result.json
 
-DATA.npz holds `x_train` (N, 40) float32 and `y_train` (N,) integer labels (what `harness.data.save` writes).
+DATA.npz holds `x_train` (N, 40) float32 and `y_train` (N,) integer labels (what `harness.core.data.save` writes).
 """
 
 import argparse

@@ -25,11 +25,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import atomic, data, manifest
-from harness.bench import DEFAULT_MODES, MODES, Settings, bench_job, environment, run_bench_job
-from harness.bench_stats import summarize
-from harness.runner import run_in_subprocess, spec_dump
-from harness.validate import load_spec, parse_spec
+from harness.core import atomic, data
+from harness.results import manifest
+from harness.bench.run import DEFAULT_MODES, MODES, Settings, bench_job, environment, run_bench_job
+from harness.bench.stats import summarize
+from harness.run.experiment import run_in_subprocess, spec_dump
+from harness.core.validate import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {"tensorflow": ROOT / "benchmarks" / "notes_keras.py", "torch": ROOT / "benchmarks" / "notes_torch.py"}

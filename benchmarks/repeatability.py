@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.bench_stats import within
+from harness.bench.stats import within
 
 KEY = ["sweep_value", "framework", "mode"]
 

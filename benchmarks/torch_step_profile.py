@@ -34,9 +34,9 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     import models_torch
-    from harness import data, flops
+    from harness.core import data, flops
     from models_torch.bench import matmul_gflops
-    from harness.validate import load_spec
+    from harness.core.validate import load_spec
 
     models_torch.configure(args.threads, 0)
     spec = load_spec(args.spec)

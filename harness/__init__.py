@@ -4,9 +4,9 @@ Importing this package loads neither TensorFlow nor PyTorch; the adapters `model
 imported only inside the worker that trains a run.
 """
 
-from harness.errors import SpecError
-from harness.spec import Spec
-from harness.validate import load_spec, parse_spec
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
+from harness.core.validate import load_spec, parse_spec
 
 __all__ = ["Spec", "SpecError", "load_results", "load_spec", "parse_spec", "run"]
 __version__ = "0.1.0"
@@ -17,12 +17,12 @@ def run(spec, out_dir=None, **options):
 
     Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process, threads, tensorboard, force
     (redo runs already finished in out_dir), allow_large (run past the memory estimate), log. Bad input raises
-    SpecError. Returns `harness.results.Results` with `history` and `summary` DataFrames, the `manifest` dict and
+    SpecError. Returns `harness.results.load.Results` with `history` and `summary` DataFrames, the `manifest` dict and
     `out_dir`.
     """
     from pathlib import Path
 
-    from harness import runner
+    from harness.run import experiment as runner
 
     if isinstance(spec, (str, Path)):
         spec = load_spec(spec)
@@ -30,7 +30,7 @@ def run(spec, out_dir=None, **options):
 
 
 def load_results(out_dir):
-    """Reads a results folder back as `harness.results.Results` (history and summary DataFrames, manifest)."""
-    from harness.results import load_results as load
+    """Reads a results folder back as `harness.results.load.Results` (history and summary DataFrames, manifest)."""
+    from harness.results.load import load_results as load
 
     return load(out_dir)

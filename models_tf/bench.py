@@ -9,7 +9,7 @@ import time
 import keras
 import numpy as np
 
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 
 
 def setup_device(device: str, tf32: bool) -> str:

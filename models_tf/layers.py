@@ -2,7 +2,7 @@
 
 import keras
 
-from harness import registry
+from harness.core import registry
 
 
 def leaky_relu(x):

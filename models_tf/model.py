@@ -5,7 +5,7 @@ import contextlib
 import keras
 import numpy as np
 
-from harness import registry
+from harness.core import registry
 from models_tf.layers import LAYERS
 from models_tf.weights_file import read_weights_file
 

@@ -8,7 +8,7 @@ per-batch losses before each update, regularization included (what the torch ada
 import keras
 import numpy as np
 
-from harness import registry
+from harness.core import registry
 
 # Arguments every Keras optimizer takes; set to "off" explicitly so that no Keras default applies silently.
 _BASE = dict(clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,

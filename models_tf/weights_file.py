@@ -13,8 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from harness import guard
-from harness.errors import SpecError
+from harness.core import guard
+from harness.core.errors import SpecError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NUMERIC_KINDS = "biuf"  # bool, integers, real floats

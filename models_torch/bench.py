@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from harness.errors import Unavailable
+from harness.core.errors import Unavailable
 
 
 def setup_device(device: str, tf32: bool) -> str:

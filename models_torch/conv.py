@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.shapes import same_padding
-from harness.spec_layers import as_tuple
+from harness.core.shapes import same_padding
+from harness.core.spec_layers import as_tuple
 from models_torch.layers import Block, activation, assign, to_numpy
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import registry
+from harness.core import registry
 
 ACTIVATIONS = {
     "linear": lambda: nn.Identity(),

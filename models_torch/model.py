@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import registry, shapes
+from harness.core import registry, shapes
 from models_torch.conv import Conv, GlobalPool, Pool
 from models_torch.layers import Activation, BatchNormalization, Dense, Dropout, Embedding, Flatten, Reshape
 from models_torch.recurrent import Recurrent

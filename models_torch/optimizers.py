@@ -12,7 +12,7 @@ that reads param_groups back works the same for stock and Keras-exact optimizers
 
 import torch
 
-from harness import registry
+from harness.core import registry
 
 
 def _check(name: str, value: float, low: float, high: float = float("inf"), high_inclusive: bool = True):

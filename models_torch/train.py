@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness import registry
+from harness.core import registry
 
 
 # Every constructor argument is passed, so no PyTorch default can leak in (tests compare with the signatures).

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from harness import guard
-from harness.errors import SpecError
+from harness.core import guard
+from harness.core.errors import SpecError
 
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_MAGIC = b"\x80"  # protocol 2 and later: torch's legacy format and plain pickles start so

@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from harness import init, validate  # noqa: E402
+from harness.core import validate  # noqa: E402
+from harness.core import init
 
 THREADS = 1  # tiny models: one thread per framework is fastest and keeps float sums in a fixed order
 SEED = 0
@@ -39,7 +40,7 @@ def torch_adapter(tf_adapter):
 
 @pytest.fixture(scope="session")
 def adapters(tf_adapter, torch_adapter):
-    """{"tensorflow": models_tf, "torch": models_torch}, the names `harness.frameworks` uses."""
+    """{"tensorflow": models_tf, "torch": models_torch}, the names `harness.jobs.frameworks` uses."""
     return {"tensorflow": tf_adapter, "torch": torch_adapter}
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import bench, bench_report, bench_stats
-from harness.cli import main
-from harness.errors import SpecError
-from harness.validate import load_spec
+from harness.bench import report as bench_report, run as bench, stats as bench_stats
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.core.validate import load_spec
 
 from conftest import one_error_line
 
@@ -117,7 +117,7 @@ def test_gpu_asked_of_a_cpu_only_machine(capsys, tmp_path):
 def test_an_adapter_without_a_gpu_says_so(torch_adapter):
     import torch
 
-    from harness.errors import Unavailable
+    from harness.core.errors import Unavailable
     from models_torch import bench as torch_bench
 
     if torch.cuda.is_available():
@@ -129,7 +129,7 @@ def test_an_adapter_without_a_gpu_says_so(torch_adapter):
 @pytest.mark.parametrize("framework, mode", [(f, m) for f in ("tensorflow", "torch") for m in bench.MODES[f]])
 def test_every_mode_reaches_the_trainer(adapters, framework, mode):
     """The execution settings of each mode are what the trainer holds (read back, not assumed)."""
-    from harness.bench_measure import trainer_execution
+    from harness.jobs.measure import trainer_execution
     from conftest import dense, make_spec
 
     spec = make_spec([dense(3, "softmax")])
@@ -145,7 +145,7 @@ def test_every_mode_reaches_the_trainer(adapters, framework, mode):
 
 
 def _target():
-    from harness.data import Target
+    from harness.core.data import Target
 
     return Target(task="classification", label_format="sparse", metric="accuracy", accuracy="sparse_categorical",
                   units=3)
@@ -220,7 +220,7 @@ json.dump({"framework": "torch", "seed": 0, "status": "ok"}, open(job["result_pa
 
 
 def test_workers_take_turns_and_a_dead_one_does_not_stop_the_others(tmp_path, monkeypatch):
-    from harness import bench_turns
+    from harness.launch import turns as bench_turns
 
     script = tmp_path / "turn_worker.py"
     script.write_text(TURN_WORKER)

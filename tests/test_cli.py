@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import runner
-from harness.cli import main
+from harness.run import experiment as runner
+from harness.cli.commands import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_MODULES = ("tensorflow", "torch", "keras")
@@ -33,12 +33,12 @@ def _harness(*args, cwd):
 
 
 @pytest.mark.parametrize("code", [
-    "import harness, harness.cli, harness.runner, harness.report, harness.training, harness.worker",
-    "import harness.bench, harness.bench_measure, harness.bench_report, harness.bench_plots, harness.flops",
-    "from harness.cli import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
-    "from harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-    "from harness.cli import main\nmain(['list']); main(['schema'])",
-    "from harness.cli import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
+    "import harness, harness.cli.commands, harness.run.experiment, harness.report.markdown, harness.jobs.train, harness.jobs.execute",
+    "import harness.bench.run, harness.jobs.measure, harness.bench.report, harness.bench.plots, harness.core.flops",
+    "from harness.cli.commands import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
+    "from harness.cli.commands import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    "from harness.cli.commands import main\nmain(['list']); main(['schema'])",
+    "from harness.cli.commands import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
 ])
 def test_no_framework_is_imported(code):
     probe = code + f"\nimport sys\nprint('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORK_MODULES}))"

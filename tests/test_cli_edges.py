@@ -6,10 +6,10 @@ import copy
 import pytest
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness import resources
-from harness.cli import main
-from harness.errors import SpecError
-from harness.validate import parse_spec
+from harness.core import resources
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.core.validate import parse_spec
 
 IRIS = iris_mlp("edges", epochs=2)
 

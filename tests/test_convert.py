@@ -22,10 +22,11 @@ import pytest
 import yaml
 
 from conftest import SEED, dense, forward, one_error_line, write_spec
-from harness import init, validate, worker
-from harness.cli import main
-from harness.convert import convert
-from harness.errors import SpecError
+from harness.core import init, validate
+from harness.jobs import execute as worker
+from harness.cli.commands import main
+from harness.run.convert import convert
+from harness.core.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Converted models compute the same function with the same float32 weights: only summation order differs.

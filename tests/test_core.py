@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import data, init, shapes
-from harness.validate import parse_spec
+from harness.core import data, init, shapes
+from harness.core.validate import parse_spec
 
 
 def make_spec(layers, input_shape=(4,), dataset="iris", loss="categorical_crossentropy", **extra):
@@ -87,7 +87,7 @@ def test_standardized_regression_targets_are_scored_in_original_units():
     spec = make_spec([dense(1)], (10,), dataset="diabetes", loss="mse", data={"standardize_target": True})
     prepared = data.prepare(spec)
     assert abs(prepared.y_train.mean()) < 1e-5 and prepared.target_std > 10
-    from harness.metrics import test_set_figures
+    from harness.core.metrics import test_set_figures
     perfect = test_set_figures(prepared, prepared.y_test)
     assert perfect["test_mae"] == 0 and perfect["test_r2"] == 1
     off_by_one_std = test_set_figures(prepared, prepared.y_test + 1.0)

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness import folders, runner
-from harness.cli import main
+from harness.core import folders
+from harness.run import experiment as runner
+from harness.cli.commands import main
 
 IRIS = {**iris_mlp("safety", epochs=2), "frameworks": ["torch"]}
 FAST = ["--in-process", "--threads", "1"]

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import dense, make_spec
-from harness import flops, registry
+from harness.core import flops, registry
 
 FLAT = {"type": "flatten"}
 BATCH = 2

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import SEED, dense, forward, make_spec, matched_models, max_weight_difference
-from harness import data, init, registry, shapes
+from harness.core import data, init, registry, shapes
 
 # Forward outputs: float32 through two small dense layers differ by summation order only, measured <= 2.4e-7 on
 # probabilities and <= 1.2e-6 on linear outputs up to ~7 (float32 spacing there: 4.8e-7); 1e-5 keeps a

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness import data, data_files
-from harness.cli import main
-from harness.errors import SpecError
-from harness.validate import parse_spec
+from harness.core import data, data_files
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.core.validate import parse_spec
 
 GOOD_ROWS = "".join(f"{i},{i % 7},{i % 2}\n" for i in range(20))  # a, b and a label y in {0, 1}
 

@@ -19,10 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import atomic, folders, report, results
-from harness.cli import main
-from harness.errors import SpecError
-from harness.sweep_report import write_sweep_report
+from harness.core import atomic, folders
+from harness.report import markdown as report
+from harness.results import load as results
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.sweep.report import write_sweep_report
 
 from conftest import one_error_line
 

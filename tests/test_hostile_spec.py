@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness import guard, spec_file, sweep
-from harness.cli import main
-from harness.errors import SpecError
-from harness.validate import _one_line, load_spec, parse_spec
+from harness.core import guard, spec_file
+from harness.sweep import expand as sweep
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.core.validate import _one_line, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = iris_mlp("hostile", 1)

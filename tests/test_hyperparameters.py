@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import SEED, dense, forward, make_spec
-from harness import registry
-from harness.data import Target
+from harness.core import registry
+from harness.core.data import Target
 
 # Keras keeps the learning rate in a float32 variable: relative rounding <= 6e-8. Any leaked default is
 # off by far more (the closest pair, Adam's epsilon 1e-7 vs 1e-8, by a factor of 10).

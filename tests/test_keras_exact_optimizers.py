@@ -13,7 +13,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from conftest import SEED
-from harness.spec import Optimizer
+from harness.core.spec import Optimizer
 
 STEPS = 20
 SHAPES = [(6, 5), (5,)]  # a kernel and its bias

@@ -9,8 +9,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from conftest import SEED, dense, make_spec
-from harness import data, init, shapes
-from harness.training import fit
+from harness.core import data, init, shapes
+from harness.jobs.train import fit
 
 # Forward outputs of at most a few small layers on unit-scale inputs: the two frameworks differ only in float32
 # summation order (im2col vs direct convolution, fused gates), ~1e-7 relative on values below ~10. Every mapping
@@ -225,7 +225,7 @@ def test_weights_round_trip_bit_exact(adapters, case):
 
 
 def test_every_layer_type_has_a_forward_case():
-    from harness import registry
+    from harness.core import registry
 
     covered = {layer["type"] for _, layers in FORWARD_CASES.values() for layer in layers}
     assert set(registry.LAYERS) - covered <= {"dropout", "activation"}  # dense-only layers: test_frameworks.py

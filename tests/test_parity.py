@@ -47,10 +47,11 @@ import pytest
 import yaml
 
 from conftest import SEED
-from harness import data, frameworks, init, parity, registry, shapes, validate
-from harness.cli import main
-from harness.parity_compare import compare
-from harness.parity_run import run_parity
+from harness.core import data, init, registry, shapes, validate
+from harness.jobs import frameworks, trace as parity
+from harness.cli.commands import main
+from harness.parity.compare import compare
+from harness.parity.run import run_parity
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 50

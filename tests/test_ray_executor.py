@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import data, ray_executor, runner, tracking, worker
-from harness.validate import parse_spec
+from harness.core import data
+from harness.jobs import execute as worker
+from harness.launch import ray_executor
+from harness.report import tracking
+from harness.run import experiment as runner
+from harness.core.validate import parse_spec
 
 from conftest import iris_mlp
 
@@ -135,7 +139,7 @@ def cluster_address():
 
 
 def faulty_execute():
-    """harness.worker.execute, except that a job marked "fault" kills its own process, as an OOM kill would.
+    """harness.jobs.execute.execute, except that a job marked "fault" kills its own process, as an OOM kill would.
 
     A function local to a function: cloudpickle sends it whole, since Ray's workers cannot import this module.
     """

@@ -1,4 +1,4 @@
-"""The numpy reference (harness.reference): gradients against finite differences, optimizer updates against the
+"""The numpy reference (harness.core.reference): gradients against finite differences, optimizer updates against the
 real Keras optimizers (float64, in a subprocess), one training step against a Keras model (float32, in process)."""
 
 import json
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import dense, make_spec
-from harness import init, registry
-from harness.reference import Reference, supports
-from harness.spec import Spec
+from harness.core import init, registry
+from harness.core.reference import Reference, supports
+from harness.core.spec import Spec
 
 REGULARIZER = {"l1": 0.01, "l2": 0.02}
 KINK_MARGIN = 1e-3  # |pre-activation|, |weight|, |error| at least this far from a kink: >> the FD step 1e-6

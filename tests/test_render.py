@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import report
-from harness.errors import SpecError
-from harness.render_html import render_html
-from harness.render_latex import escape, latex_table, render_latex
-from harness.results import load_results
+from harness.report import markdown as report
+from harness.core.errors import SpecError
+from harness.report.html import render_html
+from harness.report.latex import escape, latex_table, render_latex
+from harness.results.load import load_results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 GOLDEN = Path(__file__).parent / "golden"

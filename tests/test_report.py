@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import plots, report
+from harness.report import markdown as report, plots
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -213,7 +213,7 @@ def test_log_scale_only_for_wide_losses(metric, values, expected):
 
 
 def test_import_loads_no_framework():
-    code = ("import sys, harness.report, harness.plots; "
+    code = ("import sys, harness.report.markdown, harness.report.plots; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'torch', 'keras', 'matplotlib'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parent.parent)

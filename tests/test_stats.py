@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as scipy_stats
 
-from harness import stats
+from harness.results import stats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 RTOL = 1e-12
@@ -293,7 +293,7 @@ def test_time_to_target_rejects_unknown_metric():
 
 
 def test_importing_stats_loads_no_framework():
-    code = ("import sys, harness.stats; "
+    code = ("import sys, harness.results.stats; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'torch', 'keras'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parent.parent)

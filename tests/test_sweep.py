@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import runner, store, sweep
-from harness.cli import main
-from harness.errors import SpecError
-from harness.sweep_run import run_sweep
-from harness.validate import parse_spec
+from harness.results import store
+from harness.run import experiment as runner
+from harness.sweep import expand as sweep
+from harness.cli.commands import main
+from harness.core.errors import SpecError
+from harness.sweep.run import run_sweep
+from harness.core.validate import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {
@@ -83,7 +85,7 @@ def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
                   f"marker = {str(marker)!r}\n"
                   "if not os.path.exists(marker):\n"
                   "    open(marker, 'w').close(); os.kill(os.getpid(), signal.SIGKILL)\n"
-                  "from harness.worker import main; sys.exit(main([sys.argv[1]]))\n")
+                  "from harness.jobs.execute import main; sys.exit(main([sys.argv[1]]))\n")
         return [sys.executable, "-c", script, str(job_path)]
 
     monkeypatch.setattr(runner, "worker_command", dying_once)

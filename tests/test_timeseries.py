@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from harness import data, metrics, timeseries
-from harness.errors import SpecError
-from harness.validate import parse_spec
+from harness.core import data, metrics, timeseries
+from harness.core.errors import SpecError
+from harness.core.validate import parse_spec
 
 # A hand-made series whose steps grow by one: 0, 1, 3, 6, 10, 15. With windows of 2 the targets are 3, 6, 10, 15
 # and the last-value forecasts 1, 3, 6, 10; with half of them as the test set the naive errors are 10 - 6 = 4 and
@@ -107,7 +107,7 @@ def test_bad_time_series_specs_name_the_field(spec_fields, field):
 
 
 def test_no_framework_is_imported():
-    code = ("import sys; from harness import data, metrics, timeseries; from harness.validate import parse_spec; "
+    code = ("import sys; from harness import data, metrics, timeseries; from harness.core.validate import parse_spec; "
             "data.prepare(parse_spec({'name': 't', 'data': {'dataset': 'sunspots'}, 'loss': 'mse', "
             "'optimizer': 'sgd', 'model': {'input_shape': [8, 1], 'layers': [{'type': 'flatten'}, "
             "{'type': 'dense', 'units': 1}]}})); "

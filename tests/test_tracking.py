@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness import report, results, tracking
-from harness.cli import main
-from harness.errors import SpecError
+from harness.report import markdown as report, tracking
+from harness.results import load as results
+from harness.cli.commands import main
+from harness.core.errors import SpecError
 
 from conftest import iris_mlp
 

@@ -1,4 +1,4 @@
-"""Short real runs through `harness.training.fit` in both frameworks: every optimizer, loss and activation
+"""Short real runs through `harness.jobs.train.fit` in both frameworks: every optimizer, loss and activation
 trains; a huge learning rate diverges at once; early stopping and the extreme batch sizes behave alike."""
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import SEED, dense, make_spec
-from harness import data, init, registry
-from harness.training import fit
+from harness.core import data, init, registry
+from harness.jobs.train import fit
 
 # SGD maps exactly and Adagrad to within its epsilon's placement, negligible once the accumulator starts at 0.1
 # (keras-torch-equivalence.md, section 1.10): four epochs on the same batches differ by float32 round-off,

@@ -4,8 +4,8 @@ matplotlib is imported inside the functions so that importing the harness stays 
 import numpy as np
 import pandas as pd
 
-from harness.bench import FRAMEWORK_TITLES
-from harness.plots import COLORS, write_figure
+from harness.bench.run import FRAMEWORK_TITLES
+from harness.report.plots import COLORS, write_figure
 
 _COLORS = {**COLORS, "keras_torch": "#2ca02c"}
 _LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3))]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import atomic
-from harness.bench import DEFAULT_MODES, FRAMEWORK_TITLES, MODES
-from harness.bench_stats import ratio, summarize
+from harness.core import atomic
+from harness.bench.run import DEFAULT_MODES, FRAMEWORK_TITLES, MODES
+from harness.bench.stats import ratio, summarize
 
 RAW_FIGURES = ("ready_seconds", "first_step_seconds", "train_step_seconds", "infer_batch1_seconds",
                "infer_large_seconds", "matmul_gflops")
@@ -231,7 +231,7 @@ def scaling_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_bench(out: Path, records: list[dict], facts: dict) -> Path:
     """Writes bench.csv, summary.csv, bench.json, bench.md and the plots into `out`; returns `out`."""
-    from harness.bench_plots import scaling_plot, throughput_plot
+    from harness.bench.plots import scaling_plot, throughput_plot
 
     out = Path(out)
     axis = facts["settings"]["sweep"][0] if facts["settings"]["sweep"] else None

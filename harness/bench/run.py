@@ -1,10 +1,10 @@
 """`harness bench`: how fast each framework trains and predicts the spec, in every execution mode, measured fairly.
 
 Fair means: every (framework, mode) in its own fresh process, never two computing at once (they take turns, one
-timed repeat each: `harness.bench_turns`); the same thread count for intra- and inter-op work in every
+timed repeat each: `harness.launch.turns`); the same thread count for intra- and inter-op work in every
 framework, set before the first op; the same data already in memory, the same batch size, sample order and
 seed; warm-up excluded from the steady-state figures; raw samples kept. The measuring itself is
-`harness.bench_measure`, inside the worker; the tables and plots are `harness.bench_report`.
+`harness.jobs.measure`, inside the worker; the tables and plots are `harness.bench.report`.
 """
 
 import copy
@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness import atomic, data, flops, folders, manifest, resources
-from harness.errors import SpecError
-from harness.runner import run_in_subprocess, spec_dump
-from harness.spec import Spec
-from harness.validate import parse_spec
+from harness.core import atomic, data, flops, folders, resources
+from harness.results import manifest
+from harness.core.errors import SpecError
+from harness.run.experiment import run_in_subprocess, spec_dump
+from harness.core.spec import Spec
+from harness.core.validate import parse_spec
 
 # framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). steps_per_execution
 # None is filled from the settings. DEFAULT_MODES: what `harness run` uses (Keras' own default off TensorFlow).
@@ -107,7 +108,7 @@ MAX_SWEEP_VALUES = 100
 
 def _scalar(text: str):
     """One --sweep value as a YAML scalar (16, 0.5, full, null); anything else is refused."""
-    from harness.spec_file import parse_yaml
+    from harness.core.spec_file import parse_yaml
 
     try:
         value = parse_yaml(text, repr(text.strip()), "--sweep")  # the spec's YAML rules: 1e-3 is a number
@@ -132,7 +133,7 @@ def parse_sweep(text: str) -> tuple:
 
 
 def _apply(raw: dict, axis: str, value) -> None:
-    from harness.sweep import set_path
+    from harness.sweep.expand import set_path
 
     if axis == "width":
         hidden = raw["model"]["layers"][:-1]
@@ -225,10 +226,10 @@ def run_bench_job(job: dict, job_path: Path, log: Callable[[str], None]) -> dict
 
 
 def _measure(jobs: list[tuple[dict, Path]], settings: Settings, log: Callable[[str], None]) -> list[dict]:
-    """The jobs' results: their workers taking turns (see harness.bench_turns), or one after another."""
+    """The jobs' results: their workers taking turns (see harness.launch.turns), or one after another."""
     if not settings.interleave:
         return [run_bench_job(job, job_path, log) for job, job_path in jobs]
-    from harness.bench_turns import measure_interleaved
+    from harness.launch.turns import measure_interleaved
 
     return measure_interleaved([({**job, "interleave": True}, job_path) for job, job_path in jobs],
                                settings.repeats, lambda line: log("  " + line))
@@ -243,7 +244,7 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
 
     Rounds interleave: each round measures every (point, framework, mode) once, in a fresh process, so slow drifts
     of the machine's speed fall on all of them alike; the report pools a run's samples over the rounds."""
-    from harness.bench_report import write_bench
+    from harness.bench.report import write_bench
 
     settings = settings.check()
     device = resolve_device(settings.device)
@@ -284,7 +285,7 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
 
 
 def _finished_line(framework: str, mode: str, record: dict) -> str:
-    from harness.bench_stats import summarize
+    from harness.bench.stats import summarize
 
     if record["status"] != "ok":
         return f"{framework} {mode}: {record['status']}: {record.get('error', '')}"

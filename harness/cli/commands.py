@@ -15,10 +15,10 @@ import threading
 import warnings
 from pathlib import Path
 
-from harness import registry
-from harness.errors import SpecError
+from harness.core import registry
+from harness.core.errors import SpecError
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 CORES = os.cpu_count() or 1
 SEED_MAX = 2 ** 32 - 1
 
@@ -90,7 +90,7 @@ def _allow_large(parser) -> None:
 
 
 def _bench_parser(commands) -> None:
-    from harness.bench import MODES, SWEEP_ALIASES, Settings
+    from harness.bench.run import MODES, SWEEP_ALIASES, Settings
 
     defaults = Settings()
     modes = sorted({mode for table in MODES.values() for mode in table})
@@ -205,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _layer_table(spec) -> str:
-    from harness import shapes
+    from harness.core import shapes
 
     infos = shapes.infer(spec.model)
     lines = [f"{'#':>3}  {'layer':<22} {'output shape':<22} {'params':>10}"]
@@ -219,14 +219,14 @@ def _layer_table(spec) -> str:
 
 
 def cmd_validate(args) -> int:
-    from harness import data, resources
-    from harness.validate import check_analysis, load_spec
+    from harness.core import data, resources
+    from harness.core.validate import check_analysis, load_spec
 
     spec = load_spec(args.spec)
     heading = None
     if spec.sweep:
-        from harness.runner import spec_dump
-        from harness.sweep import expand
+        from harness.run.experiment import spec_dump
+        from harness.sweep.expand import expand
 
         points = expand(spec, spec_dump(spec))
         for point in points:
@@ -251,7 +251,7 @@ def cmd_validate(args) -> int:
 
 
 def _experiments() -> dict[str, str]:
-    from harness.spec_file import read_mapping
+    from harness.core.spec_file import read_mapping
 
     found = {}
     for path in sorted(EXPERIMENTS.glob("*.yaml")):
@@ -273,7 +273,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from harness.spec import Spec
+    from harness.core.spec import Spec
 
     print(json.dumps(Spec.model_json_schema(), indent=2))
     return 0
@@ -282,8 +282,8 @@ def cmd_schema(args) -> int:
 def _run_sweep(spec, args) -> int:
     import pandas as pd
 
-    from harness.runner import spec_dump, with_overrides
-    from harness.sweep_run import run_sweep
+    from harness.run.experiment import spec_dump, with_overrides
+    from harness.sweep.run import run_sweep
 
     spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults)
     out = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs, retries=args.retries,
@@ -306,8 +306,8 @@ def _check_address(args) -> None:
 
 
 def cmd_run(args) -> int:
-    from harness.runner import run_experiment, spec_dump
-    from harness.validate import load_spec, parse_spec
+    from harness.run.experiment import run_experiment, spec_dump
+    from harness.core.validate import load_spec, parse_spec
 
     _check_address(args)
     spec = load_spec(args.spec)
@@ -316,7 +316,7 @@ def cmd_run(args) -> int:
     if spec.sweep or args.executor == "ray" or args.jobs > 1:
         return _run_sweep(spec, args)
     if args.mlflow:
-        from harness.tracking import check_tracking_uri
+        from harness.report.tracking import check_tracking_uri
 
         check_tracking_uri(args.mlflow, field="--mlflow")
     results, trained = run_experiment(
@@ -324,7 +324,7 @@ def cmd_run(args) -> int:
         optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
         tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large)
     if args.mlflow:
-        from harness.tracking import log_to_mlflow
+        from harness.report.tracking import log_to_mlflow
 
         print(f"{len(log_to_mlflow(results.out_dir, args.mlflow))} runs logged to MLflow at {args.mlflow}")
     print()
@@ -334,8 +334,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_parity(args) -> int:
-    from harness.parity_run import run_parity
-    from harness.validate import load_spec
+    from harness.parity.run import run_parity
+    from harness.core.validate import load_spec
 
     result = run_parity(load_spec(args.spec), args.out, steps=args.steps, dtype=args.dtype,
                         in_process=args.in_process, threads=args.threads, allow_large=args.allow_large)
@@ -345,8 +345,8 @@ def cmd_parity(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from harness.convert import convert
-    from harness.validate import load_spec
+    from harness.run.convert import convert
+    from harness.core.validate import load_spec
 
     convert(load_spec(args.spec), args.source, args.weights, args.out, force=args.force)
     return 0
@@ -354,12 +354,12 @@ def cmd_convert(args) -> int:
 
 def _update_analysis(out: Path, args) -> None:
     """Validates the new analysis settings like a spec's, then records them in the manifest."""
-    from harness import atomic
-    from harness.spec import Analysis
-    from harness.validate import _one_line, check_analysis
+    from harness.core import atomic
+    from harness.core.spec import Analysis
+    from harness.core.validate import _one_line, check_analysis
     from pydantic import ValidationError
 
-    from harness.results import read_manifest
+    from harness.results.load import read_manifest
 
     manifest = read_manifest(out / "manifest.json")
     try:
@@ -374,8 +374,8 @@ def _update_analysis(out: Path, args) -> None:
 
 
 def cmd_mlflow(args) -> int:
-    from harness.results import require_folder
-    from harness.tracking import check_tracking_uri, log_to_mlflow
+    from harness.results.load import require_folder
+    from harness.report.tracking import check_tracking_uri, log_to_mlflow
 
     check_tracking_uri(args.tracking_uri)
     run_ids = log_to_mlflow(require_folder(args.out), args.tracking_uri, args.experiment)
@@ -384,9 +384,9 @@ def cmd_mlflow(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness import atomic
-    from harness.compare import compare
-    from harness.folders import check_new_file
+    from harness.core import atomic
+    from harness.report.compare import compare
+    from harness.core.folders import check_new_file
 
     save = Path(args.save) if args.save else None
     if save is not None:
@@ -404,8 +404,8 @@ def cmd_compare(args) -> int:
 def cmd_bench(args) -> int:
     import pandas as pd
 
-    from harness.bench import Settings, parse_sweep, run_bench
-    from harness.validate import load_spec
+    from harness.bench.run import Settings, parse_sweep, run_bench
+    from harness.core.validate import load_spec
 
     settings = Settings(repeats=args.repeats, rounds=args.rounds, interleave=not args.sequential,
                         warmup_steps=args.warmup_steps, steps=args.steps, threads=args.threads,
@@ -422,10 +422,10 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from harness import folders
-    from harness.report import write_report
-    from harness.results import load_results, read_manifest, require_folder
-    from harness.runner import rebuild
+    from harness.core import folders
+    from harness.report.markdown import write_report
+    from harness.results.load import load_results, read_manifest, require_folder
+    from harness.run.experiment import rebuild
 
     out = Path(args.out)
     # A folder of stored runs may lack its tables (the driver was killed before writing them); one from before

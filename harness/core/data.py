@@ -10,10 +10,10 @@ from typing import Optional
 
 import numpy as np
 
-from harness import data_files, shapes, timeseries
-from harness.data_files import Raw
-from harness.errors import SpecError
-from harness.spec import DataSpec, Spec
+from harness.core import data_files, shapes, timeseries
+from harness.core.data_files import Raw
+from harness.core.errors import SpecError
+from harness.core.spec import DataSpec, Spec
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def _check_task(spec: Spec, task: str) -> None:
 # ---------------------------------------------------------------------------------------------- time series
 
 def _prepare_series(spec: Spec) -> Dataset:
-    """Forecasting windows in time order (harness.timeseries), scaled with the training part's mean and std.
+    """Forecasting windows in time order (harness.core.timeseries), scaled with the training part's mean and std.
 
     Inputs and targets are values of one series, so both use the same two numbers: `standardize` scales the
     inputs, `standardize_target` the targets. The test set carries the naive last-value forecast as a baseline.

@@ -1,6 +1,6 @@
 """Reading csv and npz datasets: a file is hostile until checked.
 
-It is checked before anything large is allocated: its size (harness.guard), its encoding or archive structure,
+It is checked before anything large is allocated: its size (harness.core.guard), its encoding or archive structure,
 every array's declared dtype and size, then its values (finite features and labels). Every failure is one
 SpecError line on `data.path` naming the file, the column or array, and the first bad row or index.
 """
@@ -19,9 +19,9 @@ from typing import Optional
 
 import numpy as np
 
-from harness import guard
-from harness.errors import SpecError
-from harness.spec import DataSpec
+from harness.core import guard
+from harness.core.errors import SpecError
+from harness.core.spec import DataSpec
 
 @dataclass
 class Raw:

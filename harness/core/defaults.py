@@ -2,7 +2,7 @@
 each side, and what the harness sets on both. Values from the installed Keras 3.15 and torch 2.13 sources
 (see ../shared/reference/keras-torch-equivalence.md, which tests re-verify)."""
 
-from harness.spec import Spec
+from harness.core.spec import Spec
 
 _OPTIMIZER_ROWS = {
     "sgd": [("learning_rate", "0.01", "lr=0.001")],

@@ -17,9 +17,9 @@ Convention:
 
 from math import prod
 
-from harness import registry, shapes
-from harness.spec import ModelSpec
-from harness.spec_layers import as_tuple
+from harness.core import registry, shapes
+from harness.core.spec import ModelSpec
+from harness.core.spec_layers import as_tuple
 
 _GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import SpecError
+from harness.core.errors import SpecError
 
 MARKER = ".harness"
 WORK_PREFIX = "harness-work-"
@@ -46,7 +46,7 @@ def owned(folder: Path) -> bool:
 
 def _marker(folder: Path) -> dict:
     """The folder's marker as written; {} if it is missing or unreadable."""
-    from harness import guard
+    from harness.core import guard
 
     try:
         marker = guard.read_json(folder / MARKER, MARKER, "record")
@@ -62,7 +62,7 @@ def _kind(folder: Path):
 
 def _legacy_results(folder: Path) -> bool:
     """A results folder written by an earlier harness (before markers): a manifest that names its spec."""
-    from harness import guard
+    from harness.core import guard
 
     try:
         manifest = guard.read_json(folder / "manifest.json", "manifest.json", "record", allow_nan=True)
@@ -72,7 +72,7 @@ def _legacy_results(folder: Path) -> bool:
 
 
 def _mark(folder: Path, kind: str, field: str) -> None:
-    from harness import atomic
+    from harness.core import atomic
 
     try:
         atomic.write_json(folder / MARKER, {"written_by": "harness", "kind": kind,

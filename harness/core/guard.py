@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from harness.errors import SpecError
+from harness.core.errors import SpecError
 
 MIB = 1024 ** 2
 GIB = 1024 ** 3

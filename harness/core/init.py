@@ -10,9 +10,9 @@ from math import prod
 
 import numpy as np
 
-from harness import registry, shapes
-from harness.spec import ModelSpec
-from harness.spec_layers import as_tuple
+from harness.core import registry, shapes
+from harness.core.spec import ModelSpec
+from harness.core.spec_layers import as_tuple
 
 _TRUNCATED_STDDEV = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.data import Dataset
+from harness.core.data import Dataset
 
 
 def accuracy(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy.special import erf, expit
 
-from harness import registry, shapes
+from harness.core import registry, shapes
 
 LAYER_TYPES = ("dense", "activation", "dropout", "flatten")
 _LOGITS_ACTIVATION = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}

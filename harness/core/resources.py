@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from harness import guard, shapes
-from harness.errors import SpecError
-from harness.spec import Spec
+from harness.core import guard, shapes
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
 
 GIB = 1024 ** 3
 FRAMEWORK_BYTES = 1 * GIB

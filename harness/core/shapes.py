@@ -8,9 +8,9 @@ import math
 from dataclasses import dataclass
 from math import prod
 
-from harness.errors import SpecError
-from harness.spec import ModelSpec
-from harness.spec_layers import as_tuple
+from harness.core.errors import SpecError
+from harness.core.spec import ModelSpec
+from harness.core.spec_layers import as_tuple
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from harness import guard, registry
-from harness.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, as_name, brief, positive
+from harness.core import guard, registry
+from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, as_name, brief, positive
 
 LossName = _literal(registry.LOSSES)
 DatasetName = _literal(registry.DATASETS)

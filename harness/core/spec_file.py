@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from harness import guard
-from harness.errors import SpecError
+from harness.core import guard
+from harness.core.errors import SpecError
 
 FIELD = "spec"
 # Values in a spec, aliases expanded: a real spec has a few hundred, 1,000 layers some 25,000. PyYAML's pure

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from harness import registry
+from harness.core import registry
 
 
 def brief(value, limit: int = 80) -> str:

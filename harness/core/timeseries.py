@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import SpecError
+from harness.core.errors import SpecError
 
 
 def _sunspots() -> np.ndarray:

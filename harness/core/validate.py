@@ -1,4 +1,4 @@
-"""Loading a spec from a YAML or JSON file (harness.spec_file) or Python objects, and the checks that span
+"""Loading a spec from a YAML or JSON file (harness.core.spec_file) or Python objects, and the checks that span
 several fields.
 
 Every failure becomes one `SpecError` line: the field path, what is allowed, what was received.
@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import registry, shapes, spec_file
-from harness.errors import SpecError
-from harness.spec import Spec
-from harness.spec_layers import as_name, brief
+from harness.core import registry, shapes, spec_file
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
+from harness.core.spec_layers import as_name, brief
 
 
 def _field_path(location: tuple) -> str:

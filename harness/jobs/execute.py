@@ -1,4 +1,4 @@
-"""One (framework, seed) training run, normally in a fresh process: `python -m harness.worker JOB.json`.
+"""One (framework, seed) training run, normally in a fresh process: `python -m harness.jobs.execute JOB.json`.
 
 The job file names the spec, the framework, the seed, the prepared data (.npz) and the initial weights (.npz);
 the worker writes its result as JSON (atomically) to the job's `result_path`. Progress lines go to stdout.
@@ -12,9 +12,11 @@ import traceback
 
 import numpy as np
 
-from harness import atomic, data, frameworks, tracking, training
-from harness.errors import Unavailable
-from harness.validate import parse_spec
+from harness.core import atomic, data
+from harness.jobs import frameworks, train as training
+from harness.report import tracking
+from harness.core.errors import Unavailable
+from harness.core.validate import parse_spec
 
 
 def _peak_rss_mb() -> float:
@@ -42,7 +44,7 @@ def _train(job: dict, adapter, log) -> dict:
 
 
 def _parity(job: dict, adapter, log) -> dict:
-    from harness import parity
+    from harness.jobs import trace as parity
 
     spec, dtype = parse_spec(job["spec"]), job["dtype"]
     dataset = parity.cast_dataset(data.load(job["data_path"]), dtype)
@@ -57,7 +59,7 @@ def _parity(job: dict, adapter, log) -> dict:
 def _export(job: dict, adapter, log) -> dict:
     """The framework's own weights file -> canonical arrays (.npz). The file is checked first (readable, and
     holding exactly the tensors of the spec's model); a bad one is a refused job with the one line to show."""
-    from harness.errors import SpecError
+    from harness.core.errors import SpecError
 
     spec = parse_spec(job["spec"])
     model = adapter.build_model(spec.model, seed=job["seed"])
@@ -74,7 +76,7 @@ def _export(job: dict, adapter, log) -> dict:
 def _import(job: dict, adapter, log) -> dict:
     """Canonical arrays (.npz) -> the framework's own weights file, written under a temporary name next to it and
     renamed: a failed or killed conversion leaves no half-written file."""
-    from harness.errors import SpecError
+    from harness.core.errors import SpecError
 
     model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
     adapter.set_weights(model, _load_weights(job["canonical_path"]))
@@ -86,14 +88,14 @@ def _import(job: dict, adapter, log) -> dict:
 
 
 def _refused(error) -> dict:
-    """A job refused for bad input: the one line for the user and the field it names (harness.convert reads it)."""
+    """A job refused for bad input: the one line for the user and the field it names (harness.run.convert reads it)."""
     return {"status": "failed", "error": str(error), "error_field": error.field}
 
 
 def _check_architecture(model_spec, layout: list, found: dict) -> None:
     """A weights file's tensors {name: shape} against the model's layout [(name, layer index, weight name,
     shape)]: the count, then the first tensor, in the model's order, missing from the file or of another shape."""
-    from harness.errors import SpecError
+    from harness.core.errors import SpecError
 
     if len(found) != len(layout):
         raise SpecError("--weights", f"expected {len(layout)} tensors, as the spec's model has; received "
@@ -124,7 +126,7 @@ def _save_atomically(adapter, model, path) -> None:
 
 
 def _bench(job: dict, adapter, log) -> dict:
-    from harness.bench_measure import measure
+    from harness.jobs.measure import measure
 
     return measure(job, adapter, log)
 

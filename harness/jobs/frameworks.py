@@ -2,7 +2,7 @@
 
 import importlib
 
-from harness import registry
+from harness.core import registry
 
 # keras_torch (Keras 3 on its PyTorch backend) is a column of `harness bench` only: specs name the first two.
 ADAPTERS = {"tensorflow": "models_tf", "torch": "models_torch", "keras_torch": "models_keras_torch"}

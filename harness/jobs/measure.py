@@ -1,8 +1,8 @@
-"""One (framework, execution mode) measurement, run inside a fresh worker process (`harness.worker`, kind 'bench').
+"""One (framework, execution mode) measurement, run inside a fresh worker process (`harness.jobs.execute`, kind 'bench').
 
 Order inside the process: data into memory (untimed) -> build, compile and the first step (time to first step)
 -> warm-up steps (untimed) -> R timed repeats of `steps` training steps (with `interleave`, one per turn: see
-`harness.bench_turns`) -> inference latency at batch 1 and at a large batch -> the matrix-multiply peak, in this
+`harness.launch.turns`) -> inference latency at batch 1 and at a large batch -> the matrix-multiply peak, in this
 framework, with the same threads. Training goes through the
 adapter's own `make_trainer(...).train_epoch`, the code `harness run` times, so the harness' overhead is in the
 figures.
@@ -14,11 +14,12 @@ import time
 
 import numpy as np
 
-from harness import data, frameworks
-from harness.bench_turns import READY, REPEATED, take_turn
-from harness.data import batch_size_of, epoch_order
-from harness.training import build_checked
-from harness.validate import parse_spec
+from harness.core import data
+from harness.jobs import frameworks
+from harness.launch.turns import READY, REPEATED, take_turn
+from harness.core.data import batch_size_of, epoch_order
+from harness.jobs.train import build_checked
+from harness.core.validate import parse_spec
 
 
 def _tiled(dataset, n: int) -> tuple[np.ndarray, np.ndarray]:

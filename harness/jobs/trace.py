@@ -4,9 +4,9 @@
 2. N training steps on identical batches with the framework-specific differences removed: one numpy dropout
    mask per step and layer, applied as x * mask / (1 - rate) on both sides; Keras' optimizer update rule on
    both sides; the same loss on logits and the same L1/L2 penalty.
-3. For dense networks a numpy reference (harness.reference) computes the same trace as a third column.
+3. For dense networks a numpy reference (harness.core.reference) computes the same trace as a third column.
 
-Each framework computes its trace in its own worker process (`harness.worker`, job kind "parity"); the
+Each framework computes its trace in its own worker process (`harness.jobs.execute`, job kind "parity"); the
 comparison, the verdict and the report are computed here, in numpy.
 """
 
@@ -17,8 +17,8 @@ from typing import Iterator
 
 import numpy as np
 
-from harness import data, init, shapes
-from harness.spec import Spec
+from harness.core import data, init, shapes
+from harness.core.spec import Spec
 
 # Stated tolerances: float32 round-off is ~1e-7 relative per operation and training for 50 steps amplifies it
 # (Adam most, through small second moments); float64 leaves only ~1e-16 per operation.
@@ -106,8 +106,8 @@ def framework_trace(adapter, parity_adapter, spec: Spec, dataset: data.Dataset, 
 
 
 def reference_trace(spec: Spec, dataset: data.Dataset, weights: list, steps: int, dtype: str, seed: int) -> Trace:
-    """The numpy reference's trace (dense networks only; see harness.reference.supports)."""
-    from harness.reference import Reference
+    """The numpy reference's trace (dense networks only; see harness.core.reference.supports)."""
+    from harness.core.reference import Reference
 
     trainable = [keep for _, _, keep in init.canonical_weights(spec.model, seed)]
     reference = Reference(spec, [w.astype(dtype) for w in weights], dtype=np.dtype(dtype).type)

@@ -10,9 +10,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness import metrics, shapes
-from harness.data import Dataset, batch_size_of, epoch_order
-from harness.spec import Spec
+from harness.core import metrics, shapes
+from harness.core.data import Dataset, batch_size_of, epoch_order
+from harness.core.spec import Spec
 
 
 class EarlyStopper:

@@ -6,7 +6,7 @@ import re
 import sys
 import time
 
-# The worker's epoch line (harness.training._epoch_line): "epoch 3/10  loss 0.5312  accuracy ...  val_loss 0.61"
+# The worker's epoch line (harness.jobs.train._epoch_line): "epoch 3/10  loss 0.5312  accuracy ...  val_loss 0.61"
 _EPOCH = re.compile(r"epoch (?P<epoch>\d+)/(?P<epochs>\d+)\s+loss (?P<loss>\S+)(?:.*val_loss (?P<val_loss>\S+))?")
 
 

@@ -1,6 +1,6 @@
 """Runs training jobs as Ray tasks, on a local Ray instance or on a cluster, each in a fresh worker process.
 
-A job is the dict `harness.worker.execute` takes. Its input files (`data_path`, `weights_path`) travel through
+A job is the dict `harness.jobs.execute.execute` takes. Its input files (`data_path`, `weights_path`) travel through
 Ray's object store, put once per distinct file, so a task never reads the driver's disk. The task writes them to
 a temporary folder, runs the job there and returns the result with its log lines and TensorBoard event files;
 the driver writes the result to the job's `result_path` and the event files under its `tensorboard_dir`, as the
@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness import atomic, worker
+from harness.core import atomic
+from harness.jobs import execute as worker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("harness", "models_tf", "models_torch")  # shipped to a cluster's workers as py_modules
 INPUT_FIELDS = ("data_path", "weights_path")
 KINDS = ("train",)  # parity/export/import jobs name output files that are not shipped back
@@ -152,7 +153,7 @@ def run_jobs(jobs: list[dict], on_result: Callable[[dict, dict], None], *, addre
     """Runs every job as a Ray task asking for `job["threads"]` CPUs, each in a fresh worker process.
 
     Args:
-        jobs: job dicts as `harness.runner` builds them (kind "train"); their files are read here, once each.
+        jobs: job dicts as `harness.run.experiment` builds them (kind "train"); their files are read here, once each.
         on_result: called in this process as `on_result(job, result)` as each task finishes, in finishing order.
             A task whose worker died gives {"framework", "seed", "status": "failed",
             "error": "worker process died: ..."}; Ray does not retry it.

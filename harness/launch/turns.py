@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness import atomic
-from harness.runner import WORKER_ENV, collect_result, worker_command
+from harness.core import atomic
+from harness.run.experiment import WORKER_ENV, collect_result, worker_command
 
 READY, REPEATED = "@@ready", "@@repeat"
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.parity import Trace
+from harness.jobs.trace import Trace
 
 
 def _max_abs(a, b) -> float:

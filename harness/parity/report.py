@@ -3,7 +3,7 @@ parity_steps.csv, parity_forward.csv, parity.json and parity_deltas.png, all wri
 
 import pandas as pd
 
-from harness import atomic, defaults
+from harness.core import atomic, defaults
 
 
 def _forward_frame(result) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def _plot(result, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.plots import write_figure
+    from harness.report.plots import write_figure
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharex=True)
     for axis, what in zip(axes, ("loss", "gradients", "weights")):

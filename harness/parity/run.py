@@ -7,10 +7,13 @@ from typing import Callable
 
 import numpy as np
 
-from harness import data, folders, init, parity, parity_report, resources, runner, shapes
-from harness.errors import SpecError
-from harness.parity_compare import Comparison, compare
-from harness.spec import Spec
+from harness.core import data, folders, init, resources, shapes
+from harness.jobs import trace as parity
+from harness.parity import report as parity_report
+from harness.run import experiment as runner
+from harness.core.errors import SpecError
+from harness.parity.compare import Comparison, compare
+from harness.core.spec import Spec
 
 
 @dataclass
@@ -29,7 +32,7 @@ class ParityResult:
 
 
 def _reference(spec: Spec) -> tuple[bool, str]:
-    from harness.reference import supports
+    from harness.core.reference import supports
 
     return supports(spec)
 
@@ -73,7 +76,7 @@ def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float
     supported, reference_note = _reference(spec)
     if supported:
         traces["numpy"] = parity.reference_trace(spec, dataset, weights, steps, dtype, seed)
-        conventions["numpy"] = "Keras' update rule, written out in numpy (harness.reference)"
+        conventions["numpy"] = "Keras' update rule, written out in numpy (harness.core.reference)"
     layer_types = [info.type for info in shapes.infer(spec.model)]
     names = [name for name, _, keep in init.canonical_weights(spec.model, seed) if keep]
     pairs = [("tensorflow", "torch")] + ([("tensorflow", "numpy"), ("torch", "numpy")] if supported else [])

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis import comparison_table
-from harness.report import side_by_side
-from harness.results import load_results
+from harness.results.analysis import comparison_table
+from harness.report.markdown import side_by_side
+from harness.results.load import load_results
 
 _HEADLINE = {"classification": "test accuracy", "regression": "test MAE"}
 
@@ -26,7 +26,7 @@ def _row(out_dir: Path) -> dict:
 
 def compare(out_dirs) -> pd.DataFrame:
     """One row per results folder: experiment, figure, one column per framework, verdict. Each folder is
-    loaded and checked by `harness.results.load_results`; the first that fails is the one-line error."""
+    loaded and checked by `harness.results.load.load_results`; the first that fails is the one-line error."""
     rows = [_row(Path(out_dir)) for out_dir in out_dirs]
     columns = ["experiment", "figure"]
     columns += [c for row in rows for c in row if c not in columns and c != "verdict"] + ["verdict"]

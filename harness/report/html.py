@@ -1,7 +1,7 @@
 """report.html: report.md's content as one self-contained page. The curve PNGs are embedded as base64 data: URIs,
 the CSS is inline, there is no script, and a Content-Security-Policy lets the page load nothing but its own data:
 images, so opening it makes no network request. Tables scroll sideways on a phone; the page keeps a reading width
-on a laptop. Every number comes from the checked `harness.results.Results`; nothing here imports a framework."""
+on a laptop. Every number comes from the checked `harness.results.load.Results`; nothing here imports a framework."""
 
 import base64
 from html import escape
@@ -10,9 +10,9 @@ from typing import Optional
 
 import pandas as pd
 
-from harness import guard
-from harness.errors import SpecError
-from harness.report import as_results, manifest_value, plot_files, side_by_side, unfinished_runs
+from harness.core import guard
+from harness.core.errors import SpecError
+from harness.report.markdown import as_results, manifest_value, plot_files, side_by_side, unfinished_runs
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -108,7 +108,7 @@ def _drawn_images(out_dir: Path, names: list[str]) -> dict[str, bytes]:
     for name in names:
         path = out_dir / name
         if not path.exists():
-            raise SpecError(str(path), "expected the curve PNG that harness.report.write_report(out_dir) draws "
+            raise SpecError(str(path), "expected the curve PNG that harness.report.markdown.write_report(out_dir) draws "
                                        "for report.html; received no file")
         images[name] = guard.read_bytes(path, str(path), "record")
     return images
@@ -150,7 +150,7 @@ def _defaults_diff(manifest: dict) -> list[str]:
 
 
 def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> list[str]:
-    from harness.analysis import comparison_table, target_table
+    from harness.results.analysis import comparison_table, target_table
 
     table, note = comparison_table(summary, manifest)
     parts = ["<h2>Statistics over seeds</h2>", f"<p class=\"note\">{escape(note)}</p>"]

@@ -1,11 +1,11 @@
 """report.tex: the side-by-side table as a booktabs LaTeX table, ready to paste into a paper. Pure functions of the
-checked `harness.results.Results`; nothing here imports a framework."""
+checked `harness.results.load.Results`; nothing here imports a framework."""
 
 import re
 
 import pandas as pd
 
-from harness.report import as_results, side_by_side
+from harness.report.markdown import as_results, side_by_side
 
 # Characters that LaTeX reads as commands, and the Unicode the report's cells and labels use, in text mode.
 _ESCAPES = {
@@ -30,7 +30,7 @@ def _row(cells) -> str:
 def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
     """A booktabs `table` float of the side-by-side table (figures as rows, frameworks as columns).
 
-    table: `harness.report.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
+    table: `harness.report.markdown.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
     escaped here. label: the \\label key, letters, digits and `:._/-` only. Returns LaTeX source that needs
     \\usepackage{booktabs}, ending in a newline.
     """

@@ -1,7 +1,7 @@
 """The report of a results folder: a side-by-side table (figures as rows, frameworks as columns, mean ± std over
 the seeds that finished), training curves, and `report.md` saying what was matched, what was not, and what ran
 where. Every number comes from history.csv, summary.csv and manifest.json, loaded and checked once by
-`harness.results.load_results` and handed to every renderer; nothing here imports a framework."""
+`harness.results.load.load_results` and handed to every renderer; nothing here imports a framework."""
 
 import json
 from pathlib import Path
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import atomic, plots
-from harness.results import Results, load_results
+from harness.core import atomic
+from harness.report import plots
+from harness.results.load import Results, load_results
 
 DASH = "—"
 STATUS_ORDER = ["ok", "diverged", "failed"]
@@ -119,7 +120,7 @@ def side_by_side(summary: pd.DataFrame, manifest: dict) -> pd.DataFrame:
 
 
 def as_results(source) -> Results:
-    """A `Results` as it is, or a results folder loaded (and checked) by `harness.results.load_results`."""
+    """A `Results` as it is, or a results folder loaded (and checked) by `harness.results.load.load_results`."""
     return source if isinstance(source, Results) else load_results(source)
 
 
@@ -200,7 +201,7 @@ def _hyperparameters(manifest: dict) -> list[str]:
 
 
 def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> list[str]:
-    from harness.analysis import comparison_table, target_table
+    from harness.results.analysis import comparison_table, target_table
 
     table, note = comparison_table(summary, manifest)
     lines = ["## Statistics over seeds", "", note, ""]
@@ -258,8 +259,8 @@ def write_report(out_dir) -> Path:
 
     The folder is loaded and checked first and everything is rendered in memory before the first file is
     written, so a folder that fails its checks leaves the earlier reports as they were."""
-    from harness.render_html import render_html
-    from harness.render_latex import render_latex
+    from harness.report.html import render_html
+    from harness.report.latex import render_latex
 
     loaded = as_results(out_dir)
     name = loaded.manifest.get("name", "")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import atomic
+from harness.core import atomic
 
 COLORS = {"tensorflow": "#ff8f00", "torch": "#1f77b4"}
 _SPARE_COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2"]

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from harness import guard, results
-from harness.errors import SpecError
+from harness.core import guard
+from harness.results import load as results
+from harness.core.errors import SpecError
 
 EVENT_COLUMNS = ["tag", "step", "value"]
 MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once
@@ -37,7 +38,7 @@ def mlflow_metric(split: str, metric: str) -> str:
 
 
 def epoch_scalars(row: dict, metric: str) -> dict[str, float]:
-    """One epoch row of `harness.training.fit` as {TensorBoard tag: value}.
+    """One epoch row of `harness.jobs.train.fit` as {TensorBoard tag: value}.
 
     Built from `results.history_rows`, so TensorBoard gets exactly the figures history.csv gets.
     row: {"epoch", "loss", "metric", "epoch_seconds", "val_loss"?, "val_metric"?}; metric: 'accuracy' or 'mae'.
@@ -213,7 +214,7 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
 def _artifacts(loaded: results.Results) -> list[Path]:
     """The report files `write_report` wrote into the folder, each a regular file within the size limit (a pipe
     named like one would block MLflow's copy forever)."""
-    from harness.report import plot_files
+    from harness.report.markdown import plot_files
 
     names = ["report.md", "report.html", *(name for _, name in plot_files(loaded.manifest))]
     paths = [loaded.out_dir / name for name in names]

@@ -5,7 +5,8 @@ frameworks with a plain-words verdict; and the time each framework took to reach
 import numpy as np
 import pandas as pd
 
-from harness import registry, stats
+from harness.core import registry
+from harness.results import stats
 
 DASH = "—"  # as in the side-by-side table: no finite value to show
 

@@ -1,7 +1,7 @@
 """Run results as tidy tables, and the one loader of a results folder.
 
 `history.csv` has one row per framework, seed, epoch, split and metric; `summary.csv` one row per framework and
-seed; `manifest.json` says what ran. `load_results` reads each file once through `harness.guard` and checks it
+seed; `manifest.json` says what ran. `load_results` reads each file once through `harness.core.guard` and checks it
 against the schema below before anything is rendered: a cut, damaged or hand-edited file is one `SpecError`
 line naming the file, the row and the column, never a traceback and never a report quietly missing rows.
 """
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness import guard, registry
-from harness.errors import SpecError
-from harness.spec import Analysis
-from harness.store import STATUSES
+from harness.core import guard, registry
+from harness.core.errors import SpecError
+from harness.core.spec import Analysis
+from harness.results.store import STATUSES
 
 HISTORY_COLUMNS = ["framework", "seed", "epoch", "split", "metric", "value"]
 SUMMARY_COLUMNS = ["framework", "seed", "status", "error", "epochs_run"]  # the ones summary_row always writes
@@ -80,7 +80,7 @@ class Results:
 
     def table(self) -> pd.DataFrame:
         """The side-by-side table: figures as rows, frameworks as columns, mean ± std over seeds."""
-        from harness.report import side_by_side
+        from harness.report.markdown import side_by_side
 
         return side_by_side(self.summary, self.manifest)
 

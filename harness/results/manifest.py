@@ -6,11 +6,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import defaults
-from harness.data import Dataset
-from harness.spec import Spec
+from harness.core import defaults
+from harness.core.data import Dataset
+from harness.core.spec import Spec
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str:

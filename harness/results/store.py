@@ -15,9 +15,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from harness import atomic, guard, registry
-from harness.errors import SpecError
-from harness.spec import Spec
+from harness.core import atomic, guard, registry
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
 
 FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
 STATUSES = FINISHED + ("failed", "skipped")

@@ -9,9 +9,10 @@ conversion is one SpecError line and leaves no file behind.
 import re
 from pathlib import Path
 
-from harness import folders, guard, registry, runner
-from harness.errors import SpecError
-from harness.spec import Spec
+from harness.core import folders, guard, registry
+from harness.run import experiment as runner
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
 
 SUFFIXES = {"tensorflow": ".weights.h5", "torch": ".pt"}
 EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")  # "RuntimeError: " at the start of a worker's error

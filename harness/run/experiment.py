@@ -12,11 +12,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness import atomic, data, folders, init, manifest, resources, results, store
-from harness.errors import SpecError
-from harness.progress import Progress, live_wanted
-from harness.spec import Spec
-from harness.validate import check_analysis, parse_spec
+from harness.core import atomic, data, folders, init, resources
+from harness.results import load as results, manifest, store
+from harness.core.errors import SpecError
+from harness.launch.progress import Progress, live_wanted
+from harness.core.spec import Spec
+from harness.core.validate import check_analysis, parse_spec
 
 
 def spec_dump(spec: Spec) -> dict:
@@ -43,7 +44,7 @@ def with_overrides(spec: Spec, frameworks=None, seeds=None, epochs=None, init_mo
 
 
 def worker_command(job_path: Path) -> list[str]:
-    return [sys.executable, "-m", "harness.worker", str(job_path)]
+    return [sys.executable, "-m", "harness.jobs.execute", str(job_path)]
 
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
@@ -80,7 +81,7 @@ def collect_result(job: dict, stderr_path: Path, returncode: int) -> dict:
 
 
 def run_in_process(job: dict, log: Callable[[str], None]) -> dict:
-    from harness import worker
+    from harness.jobs import execute as worker
 
     return worker.execute(job, log=log)
 
@@ -137,7 +138,7 @@ RERUN_FAILED = "A rerun (--force) of"
 def rebuild(out: Path) -> None:
     """history.csv, summary.csv, the manifest's per-framework facts and the reports, from the stored runs of the
     runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver."""
-    from harness.report import write_report
+    from harness.report.markdown import write_report
 
     facts = results.read_manifest(out / "manifest.json")
     keys, identities = store.planned_keys(facts), store.planned_runs(facts)
@@ -244,7 +245,7 @@ def run(spec: Spec, out_dir=None, **options):
 
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
     never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
-    threads, tensorboard, force, allow_large, log. Returns a `harness.results.Results` with the history and
+    threads, tensorboard, force, allow_large, log. Returns a `harness.results.load.Results` with the history and
     summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]

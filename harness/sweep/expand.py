@@ -1,5 +1,5 @@
 """Sweeps: a spec with `sweep:` axes expands into points, each a validated spec, counted before they are expanded.
-Every (point, framework, seed) is then a run stored by `harness.store` under a key of everything that determines
+Every (point, framework, seed) is then a run stored by `harness.results.store` under a key of everything that determines
 its result, so a sweep that is killed and started again completes the grid without repeating a finished run.
 """
 
@@ -8,10 +8,10 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from harness.errors import SpecError
-from harness.spec import Spec
-from harness.spec_layers import brief
-from harness.validate import parse_spec
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
+from harness.core.spec_layers import brief
+from harness.core.validate import parse_spec
 
 AUTOMATIC_AXES = ("frameworks", "seeds")
 LABEL_AXIS = "label"  # an axis that only names the points (useful in zip mode); it changes nothing in the spec

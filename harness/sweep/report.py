@@ -1,7 +1,7 @@
 """The sweep report: sweep_report.md with one row per point (frameworks as columns, mean ± std over seeds)
 and, per axis, the headline test figure against the axis value, one line per framework with its 95 %
 confidence band; other axes become small multiples. sweep.json, summary.csv and history.csv are read once
-and checked (`harness.results.read_tables`) before anything is drawn or written."""
+and checked (`harness.results.load.read_tables`) before anything is drawn or written."""
 
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness import atomic, guard, results
-from harness.errors import SpecError
+from harness.core import atomic, guard
+from harness.results import load as results
+from harness.core.errors import SpecError
 
 _COLORS = {"tensorflow": "#ff8f00", "torch": "#1f77b4"}
 _METRICS = ("loss", "epoch_seconds", *results.TASK_METRICS.values())  # a sweep may hold points of either task
@@ -90,7 +91,7 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
     import matplotlib.pyplot as plt
     from scipy import stats
 
-    from harness.plots import write_figure
+    from harness.report.plots import write_figure
 
     others = [] if zipped else [a for a in axes if a != axis]
     groups = list(summary.groupby([f"sweep:{a}" for a in others])) if others else [((), summary)]

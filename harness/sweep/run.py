@@ -12,9 +12,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from harness import atomic, data, folders, init, manifest, resources, results, runner, store, sweep
-from harness.errors import SpecError
-from harness.spec import Spec
+from harness.core import atomic, data, folders, init, resources
+from harness.results import load as results, manifest, store
+from harness.run import experiment as runner
+from harness.sweep import expand as sweep
+from harness.core.errors import SpecError
+from harness.core.spec import Spec
 
 DIED = "worker process died"
 
@@ -84,7 +87,7 @@ def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path,
             store.save(out, job["key"], record)
 
         if executor == "ray":
-            from harness.ray_executor import run_jobs
+            from harness.launch.ray_executor import run_jobs
 
             run_jobs(pending, on_result, address=address, log=log)
         else:
@@ -140,7 +143,7 @@ def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", j
         "name": spec.name, "description": spec.description, "axes": spec.sweep or {}, "mode": spec.mode,
         "executor": executor, "jobs": jobs, "git_commit": manifest.git_commit(), "machine": manifest.machine(),
         "points": [{"index": p.index, "params": p.params, "spec": p.spec.model_dump(mode="json")} for p in points]})
-    from harness.sweep_report import write_sweep_report
+    from harness.sweep.report import write_sweep_report
 
     write_sweep_report(out)
     return out
