@@ -27,9 +27,12 @@ from pathlib import Path
 
 from harness.core import atomic, data
 from harness.results import manifest
-from harness.bench.run import DEFAULT_MODES, MODES, Settings, bench_job, environment, run_bench_job
+from harness.bench.run import bench_job, environment, run_bench_job
+from harness.bench.settings import DEFAULT_MODES, MODES, Settings
 from harness.bench.stats import summarize
-from harness.run.experiment import run_in_subprocess, spec_dump
+from harness.core.overrides import spec_dump
+from harness.jobs.job import Job
+from harness.launch.local import run_in_subprocess
 from harness.core.validate import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +48,9 @@ def hand_written(framework: str, data_path: Path, work: Path, args, env: dict) -
 
 
 def harness_run(spec, framework: str, data_path: Path, work: Path, args) -> dict:
-    job = {"spec": spec_dump(spec), "framework": framework, "seed": spec.seeds[0], "threads": args.threads,
-           "data_path": str(data_path), "weights_path": None, "result_path": str(work / f"run-{framework}.json"),
-           "tensorboard_dir": None, "environment": environment(Settings(threads=args.threads), "cpu")}
+    job = Job(spec=spec_dump(spec), framework=framework, seed=spec.seeds[0], threads=args.threads,
+              data_path=str(data_path), result_path=str(work / f"run-{framework}.json"),
+              environment=environment(Settings(threads=args.threads), "cpu"))
     result = run_in_subprocess(job, work / f"run-{framework}.job.json", lambda line: None)
     if result["status"] != "ok":
         raise RuntimeError(f"harness run of {framework} failed: {result.get('error')}")

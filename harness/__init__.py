@@ -17,7 +17,7 @@ def run(spec, out_dir=None, **options):
 
     Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process, threads, tensorboard, force
     (redo runs already finished in out_dir), allow_large (run past the memory estimate), log. Bad input raises
-    SpecError. Returns `harness.results.load.Results` with `history` and `summary` DataFrames, the `manifest` dict and
+    SpecError. Returns `harness.results.tables.Results` with `history` and `summary` DataFrames, the `manifest` dict and
     `out_dir`.
     """
     from pathlib import Path
@@ -30,7 +30,7 @@ def run(spec, out_dir=None, **options):
 
 
 def load_results(out_dir):
-    """Reads a results folder back as `harness.results.load.Results` (history and summary DataFrames, manifest)."""
+    """Reads a results folder back as `harness.results.tables.Results` (history and summary DataFrames, manifest)."""
     from harness.results.load import load_results as load
 
     return load(out_dir)

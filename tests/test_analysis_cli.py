@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.cli.commands import main
+from harness.cli import main
 from harness.launch.progress import Progress, parse_epoch_line
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results_iris"

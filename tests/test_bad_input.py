@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import one_error_line, write_spec
-from harness.cli.commands import main
+from harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = yaml.safe_load((ROOT / "experiments" / "mlp_mnist1d.yaml").read_text())

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.bench import report as bench_report, run as bench, stats as bench_stats
-from harness.cli.commands import main
+from harness.bench import report as bench_report, run as bench, settings, stats as bench_stats
+from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import load_spec
 
@@ -66,24 +66,24 @@ def test_ratio_is_nan_when_a_figure_is_missing():
 ])
 def test_bad_settings_name_the_option(changes, field):
     with pytest.raises(SpecError) as error:
-        bench.Settings(**changes).check()
+        settings.Settings(**changes).check()
     assert str(error.value).startswith(field) and "received" in str(error.value)
 
 
 def test_runs_put_each_default_mode_first_and_filter_by_mode():
-    assert bench.Settings().check().runs()[:3] == [("tensorflow", "graph"), ("tensorflow", "eager"),
+    assert settings.Settings().check().runs()[:3] == [("tensorflow", "graph"), ("tensorflow", "eager"),
                                                    ("tensorflow", "xla")]
-    pairs = bench.Settings(modes=("compile", "eager")).check().runs()
+    pairs = settings.Settings(modes=("compile", "eager")).check().runs()
     assert pairs == [("tensorflow", "eager"), ("torch", "eager"), ("torch", "compile"), ("keras_torch", "eager"),
                      ("keras_torch", "compile")]
-    pairs = bench.Settings(modes=("tensorflow:spe", "torch:eager")).check().runs()
+    pairs = settings.Settings(modes=("tensorflow:spe", "torch:eager")).check().runs()
     assert pairs == [("tensorflow", "spe"), ("torch", "eager")]
 
 
 @pytest.mark.parametrize("text, expected", [("batch_size=16,32,64", ("batch_size", (16, 32, 64))),
                                             ("model.layers.0.units=8, 16", ("model.layers.0.units", (8, 16)))])
 def test_parse_sweep(text, expected):
-    assert bench.parse_sweep(text) == expected
+    assert settings.parse_sweep(text) == expected
 
 
 def test_sweep_aliases_change_the_spec():
@@ -126,7 +126,7 @@ def test_an_adapter_without_a_gpu_says_so(torch_adapter):
         torch_bench.setup_device("gpu", tf32=False)
 
 
-@pytest.mark.parametrize("framework, mode", [(f, m) for f in ("tensorflow", "torch") for m in bench.MODES[f]])
+@pytest.mark.parametrize("framework, mode", [(f, m) for f in ("tensorflow", "torch") for m in settings.MODES[f]])
 def test_every_mode_reaches_the_trainer(adapters, framework, mode):
     """The execution settings of each mode are what the trainer holds (read back, not assumed)."""
     from harness.jobs.measure import trainer_execution
@@ -135,13 +135,15 @@ def test_every_mode_reaches_the_trainer(adapters, framework, mode):
     spec = make_spec([dense(3, "softmax")])
     adapter = adapters[framework]
     trainer = adapter.make_trainer(spec, adapter.build_model(spec.model, seed=0), _target(),
-                                   execution=bench.execution(framework, mode, bench.Settings(steps_per_execution=7)))
+                                   execution=bench.execution(framework, mode, settings.Settings(steps_per_execution=7)))
     held = trainer_execution(trainer)
-    for name, value in bench.execution(framework, mode, bench.Settings(steps_per_execution=7)).items():
-        assert held[name] == value
+    asked = bench.execution(framework, mode, settings.Settings(steps_per_execution=7))
+    assert {name: held[name] for name in asked} == asked
     if framework == "tensorflow":
         assert held["steps_per_execution"] == (7 if "spe" in mode else 1)
         assert held["jit_compile"] is ("xla" in mode) and held["run_eagerly"] is (mode == "eager")
+    else:  # eager asks for nothing: what the trainer holds must still say it is not compiled
+        assert held == {"compile": mode == "compile"}
 
 
 def _target():

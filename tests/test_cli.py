@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.run import experiment as runner
-from harness.cli.commands import main
+from harness.launch import local
+from harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_MODULES = ("tensorflow", "torch", "keras")
@@ -35,10 +35,10 @@ def _harness(*args, cwd):
 @pytest.mark.parametrize("code", [
     "import harness, harness.cli.commands, harness.run.experiment, harness.report.markdown, harness.jobs.train, harness.jobs.execute",
     "import harness.bench.run, harness.jobs.measure, harness.bench.report, harness.bench.plots, harness.core.flops",
-    "from harness.cli.commands import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
-    "from harness.cli.commands import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-    "from harness.cli.commands import main\nmain(['list']); main(['schema'])",
-    "from harness.cli.commands import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
+    "from harness.cli import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
+    "from harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    "from harness.cli import main\nmain(['list']); main(['schema'])",
+    "from harness.cli import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
 ])
 def test_no_framework_is_imported(code):
     probe = code + f"\nimport sys\nprint('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORK_MODULES}))"
@@ -108,14 +108,14 @@ def test_a_dead_worker_is_a_failed_run_and_the_others_go_on(tmp_path, monkeypatc
     spec = {**IRIS, "name": "crash", "seeds": [0, 1]}
     path = tmp_path / "crash.yaml"
     path.write_text(yaml.safe_dump(spec))
-    real = runner.worker_command
+    real = local.worker_command
 
     def crash_seed_1(job_path):  # the worker for seed 1 dies at once, as a killed process would
         if "seed1" in str(job_path):
             return [sys.executable, "-c", "import sys; sys.stderr.write('out of memory\\n'); sys.exit(137)"]
         return real(job_path)
 
-    monkeypatch.setattr(runner, "worker_command", crash_seed_1)
+    monkeypatch.setattr(local, "worker_command", crash_seed_1)
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--frameworks", "torch"]) == 1
     summary = pd.read_csv(out / "summary.csv").set_index("seed")

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import iris_mlp, one_error_line, write_spec
 from harness.core import resources
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
 

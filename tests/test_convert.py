@@ -24,7 +24,7 @@ import yaml
 from conftest import SEED, dense, forward, one_error_line, write_spec
 from harness.core import init, validate
 from harness.jobs import execute as worker
-from harness.cli.commands import main
+from harness.cli import main
 from harness.run.convert import convert
 from harness.core.errors import SpecError
 
@@ -296,8 +296,8 @@ def test_the_output_is_renamed_into_place_only_when_complete(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        worker._save_atomically(SimpleNamespace(save_weights=half_then_fail), None, tmp_path / "out.pt")
+        worker.save_atomically(SimpleNamespace(save_weights=half_then_fail), None, tmp_path / "out.pt")
     assert list(tmp_path.iterdir()) == []
-    worker._save_atomically(SimpleNamespace(save_weights=lambda model, path: Path(path).write_bytes(b"whole")),
+    worker.save_atomically(SimpleNamespace(save_weights=lambda model, path: Path(path).write_bytes(b"whole")),
                             None, tmp_path / "out.pt")
     assert [path.name for path in tmp_path.iterdir()] == ["out.pt"] and (tmp_path / "out.pt").read_bytes() == b"whole"

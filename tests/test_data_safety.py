@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
 from harness.core import folders
-from harness.run import experiment as runner
-from harness.cli.commands import main
+from harness.launch import local
+from harness.cli import main
 
 IRIS = {**iris_mlp("safety", epochs=2), "frameworks": ["torch"]}
 FAST = ["--in-process", "--threads", "1"]
@@ -106,9 +106,9 @@ def test_a_rerun_keeps_finished_runs_and_a_failed_rerun_keeps_the_good_results(t
     good = snapshot(out)
 
     def crash(job, log):
-        return {"framework": job["framework"], "seed": job["seed"], "status": "failed", "error": "boom"}
+        return {"framework": job.framework, "seed": job.seed, "status": "failed", "error": "boom"}
 
-    monkeypatch.setattr(runner, "run_in_process", crash)
+    monkeypatch.setattr(local, "run_in_process", crash)
     assert main(["run", str(spec_path), "--out", str(out), *FAST, "--force"]) == 1
     assert pd.read_csv(out / "summary.csv").equals(summary)  # the good row kept
     notes = json.loads((out / "manifest.json").read_text())["notes"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
 from harness.core import data, data_files
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
 

@@ -1,7 +1,7 @@
 """A results folder against hostile input: every cut, damaged or hand-edited file is one error line and exit
 status 2 from `harness report`, `compare` and `mlflow` (a SpecError from `load_results`), and the reports already
 in the folder stay byte for byte as they were; random damage either renders a report that matches the folder or
-is refused in one line. No training: the folder is made from synthetic worker records by `results.tables`."""
+is refused in one line. No training: the folder is made from synthetic worker records by `harness.results.tables.build`."""
 
 import contextlib
 import csv
@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.core import atomic, folders
-from harness.report import markdown as report
-from harness.results import load as results
-from harness.cli.commands import main
+from harness.report.write import write_report
+from harness.results import load as results, tables
+from harness.cli import main
 from harness.core.errors import SpecError
 from harness.sweep.report import write_sweep_report
 
@@ -60,12 +60,12 @@ RECORDS = [_record("tensorflow", 0), _record("torch", 0), _record("tensorflow", 
 def _write_folder(out: Path) -> Path:
     """A results folder as `harness run` writes one (marker, tables, manifest, reports)."""
     folders.claim(out, "results")
-    history, summary = results.tables(RECORDS, "accuracy", n_train=120)
+    history, summary = tables.build(RECORDS, "accuracy", n_train=120)
     atomic.write_csv(out / "history.csv", history)
     atomic.write_csv(out / "summary.csv", summary)
     manifest = json.loads((FIXTURE / "manifest.json").read_text())
     atomic.write_json(out / "manifest.json", {**manifest, "name": "hostile"})
-    report.write_report(out)
+    write_report(out)
     return out
 
 
@@ -295,7 +295,7 @@ def test_mlflow_store_failure_is_one_line(pristine, tmp_path, capsys):
 
 
 def _every_run_failed(out: Path) -> None:
-    history, summary = results.tables([_record("tensorflow", 0, "failed"), _record("torch", 0, "failed")],
+    history, summary = tables.build([_record("tensorflow", 0, "failed"), _record("torch", 0, "failed")],
                                       "accuracy", n_train=120)
     atomic.write_csv(out / "history.csv", history)  # the header alone: no run finished an epoch
     atomic.write_csv(out / "summary.csv", summary)
@@ -425,7 +425,7 @@ def _sweep_folder(out: Path) -> Path:
     out.mkdir()
     histories, summaries = [], []
     for point, rate in enumerate(["0.01", "0.1"]):
-        history, summary = results.tables(RECORDS[:4], "accuracy", n_train=120)
+        history, summary = tables.build(RECORDS[:4], "accuracy", n_train=120)
         extra = {"point": point, "sweep:optimizer.learning_rate": rate, "key": f"{point:020x}", "attempts": 1,
                  "contended": False}
         histories.append(history.assign(**extra))

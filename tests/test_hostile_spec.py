@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from conftest import iris_mlp, one_error_line, write_spec
 from harness.core import guard, spec_file
 from harness.sweep import expand as sweep
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.errors import SpecError
-from harness.core.validate import _one_line, load_spec, parse_spec
+from harness.core.validate import spec_error, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = iris_mlp("hostile", 1)
@@ -406,7 +406,7 @@ class BadRepr:
 
 
 class FakeError:
-    """What _one_line reads of a pydantic ValidationError, with the parts a real one may lack."""
+    """What spec_error reads of a pydantic ValidationError, with the parts a real one may lack."""
 
     def __init__(self, errors):
         self._errors = errors
@@ -440,7 +440,7 @@ LINE_CASES = [
 
 @pytest.mark.parametrize("case,errors,expected", LINE_CASES, ids=[case[0] for case in LINE_CASES])
 def test_one_line_never_raises_and_stays_short(case, errors, expected):
-    line = str(_one_line(FakeError(errors), prefix="analysis" if case.startswith(("no errors", "errors()")) else ""))
+    line = str(spec_error(FakeError(errors), prefix="analysis" if case.startswith(("no errors", "errors()")) else ""))
     assert expected in line and "\n" not in line and len(line) < 200, line
 
 

@@ -19,7 +19,9 @@ from harness.core import data
 from harness.jobs import execute as worker
 from harness.launch import ray_executor
 from harness.report import tracking
-from harness.run import experiment as runner
+from harness.jobs.job import Job
+from harness.launch.local import run_in_subprocess
+from harness.run import experiment
 from harness.core.validate import parse_spec
 
 from conftest import iris_mlp
@@ -30,27 +32,27 @@ STARTUP_SECONDS = 90
 
 
 @pytest.fixture(scope="module")
-def jobs(tmp_path_factory) -> list[dict]:
+def jobs(tmp_path_factory) -> list[Job]:
     """The runner's own jobs for IRIS, one thread each: tensorflow then torch, seed 0, matched weights."""
     work = tmp_path_factory.mktemp("jobs")
     spec = parse_spec(IRIS)
     data.save(data.prepare(spec), work / "data.npz")
-    return list(runner._jobs(spec, work, threads=1, tensorboard=work / "tensorboard"))
+    return list(experiment.train_jobs(spec, work, threads=1, tensorboard=work / "tensorboard"))
 
 
-def relocated(jobs: list[dict], folder: Path) -> list[dict]:
+def relocated(jobs: list[Job], folder: Path) -> list[Job]:
     """The jobs with their outputs (result, TensorBoard folder) under folder, so two executors do not mix."""
-    return [{**job, "result_path": str(folder / Path(job["result_path"]).name),
-             "tensorboard_dir": str(folder / "tensorboard" / Path(job["tensorboard_dir"]).name)} for job in jobs]
+    return [job.with_(result_path=str(folder / Path(job.result_path).name),
+                      tensorboard_dir=str(folder / "tensorboard" / Path(job.tensorboard_dir).name)) for job in jobs]
 
 
-def run_on_ray(jobs: list[dict], **options) -> tuple[dict, list[str]]:
+def run_on_ray(jobs: list[Job], **options) -> tuple[dict, list[str]]:
     """({(framework, seed): result}, log lines); each job must be reported exactly once."""
     results, lines = {}, []
 
     def store(job, result):
-        assert (job["framework"], job["seed"]) not in results
-        results[job["framework"], job["seed"]] = result
+        assert (job.framework, job.seed) not in results
+        results[job.framework, job.seed] = result
 
     ray_executor.run_jobs(jobs, store, log=lines.append, **options)
     assert len(results) == len(jobs)
@@ -74,13 +76,13 @@ def plain(value) -> bool:
 
 def test_local_instance_matches_local_executor(jobs, tmp_path):
     local_jobs, ray_jobs = relocated(jobs, tmp_path / "local"), relocated(jobs, tmp_path / "ray")
-    local = {(job["framework"], job["seed"]): runner.run_in_subprocess(
-        job, tmp_path / "local" / f"{job['framework']}.job.json", log=lambda line: None) for job in local_jobs}
+    local = {(job.framework, job.seed): run_in_subprocess(
+        job, tmp_path / "local" / f"{job.framework}.job.json", log=lambda line: None) for job in local_jobs}
     on_ray, lines = run_on_ray(ray_jobs)
 
     assert lines[0].startswith("ray: local instance with")
     for local_job, ray_job in zip(local_jobs, ray_jobs):
-        run_id = (ray_job["framework"], ray_job["seed"])
+        run_id = (ray_job.framework, ray_job.seed)
         expected, result = local[run_id], on_ray[run_id]
         assert (expected["status"], result["status"]) == ("ok", "ok"), (expected, result)
         # One thread, one fresh process, the same bytes in: the same float operations in the same order.
@@ -88,9 +90,9 @@ def test_local_instance_matches_local_executor(jobs, tmp_path):
             assert [row[key] for row in result["epochs"]] == [row[key] for row in expected["epochs"]], key
         assert result["test"] == expected["test"]
         assert (result["threads"], result["versions"]) == (expected["threads"], expected["versions"])
-        assert json.loads(Path(ray_job["result_path"]).read_text()) == result
+        assert json.loads(Path(ray_job.result_path).read_text()) == result
         assert plain(result), "a result must unpickle without the frameworks (torch's version is a TorchVersion)"
-        assert scalar_events(ray_job["tensorboard_dir"]).equals(scalar_events(local_job["tensorboard_dir"]))
+        assert scalar_events(ray_job.tensorboard_dir).equals(scalar_events(local_job.tensorboard_dir))
         assert any(line.startswith(f"[{run_id[0]} seed 0] ") for line in lines)
 
 
@@ -138,33 +140,36 @@ def cluster_address():
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+FAULTS = {"exit": 1, "raise": 2}  # the seed of each faulty job
+
+
 def faulty_execute():
-    """harness.jobs.execute.execute, except that a job marked "fault" kills its own process, as an OOM kill would.
+    """harness.jobs.execute.execute, except that the job of seed 1 kills its own process, as an OOM kill would, and
+    the job of seed 2 raises past execute's own handler.
 
     A function local to a function: cloudpickle sends it whole, since Ray's workers cannot import this module.
     """
-    def execute(job: dict, log=None) -> dict:
-        if job.get("fault") == "exit":
+    def execute(job, log=None) -> dict:
+        if job.seed == FAULTS["exit"]:
             os._exit(1)
-        if job.get("fault") == "raise":  # past execute's own handler, as a failure in the task's file copying
+        if job.seed == FAULTS["raise"]:  # past execute's own handler, as a failure in the task's file copying
             raise OSError("No space left on device")
         return worker.execute(job, log=log)
     return execute
 
 
 def test_dead_worker_is_a_failed_run(jobs, tmp_path, cluster_address):
-    torch_job = next(job for job in relocated(jobs, tmp_path) if job["framework"] == "torch")
-    faulty = [{**torch_job, "seed": seed, "fault": fault, "result_path": str(tmp_path / f"{fault}.json")}
-              for seed, fault in [(1, "exit"), (2, "raise")]]
+    torch_job = next(job for job in relocated(jobs, tmp_path) if job.framework == "torch")
+    faulty = [torch_job.with_(seed=seed, result_path=str(tmp_path / f"{fault}.json")) for fault, seed in FAULTS.items()]
     results, _ = run_on_ray([torch_job, *faulty], address=cluster_address, execute=faulty_execute())
 
     assert results["torch", 0]["status"] == "ok"
     assert np.isfinite(results["torch", 0]["epochs"][-1]["loss"])
     for job, cause in zip(faulty, ["WorkerCrashedError: The worker died", "OSError: No space left on device"]):
-        result = results["torch", job["seed"]]
+        result = results["torch", job.seed]
         assert set(result) == {"framework", "seed", "status", "error"}
         assert result["status"] == "failed" and result["error"].startswith(f"worker process died: {cause}"), result
-        assert not Path(job["result_path"]).exists()
+        assert not Path(job.result_path).exists()
     assert accepts(int(cluster_address.rsplit(":", 1)[1])), "run_jobs must leave a cluster running"
 
 
@@ -174,4 +179,4 @@ def test_dead_worker_is_a_failed_run(jobs, tmp_path, cluster_address):
 ])
 def test_rejects_jobs_before_starting_ray(jobs, change, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        ray_executor.run_jobs([{**jobs[0], **change}], lambda job, result: None)
+        ray_executor.run_jobs([jobs[0].model_copy(update=change)], lambda job, result: None)

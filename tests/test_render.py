@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import markdown as report
+from harness.report.markdown import render_markdown
+from harness.report.write import write_report
+from harness.results.side_by_side import side_by_side
 from harness.core.errors import SpecError
 from harness.report.html import render_html
 from harness.report.latex import escape, latex_table, render_latex
@@ -59,7 +61,7 @@ def _check_golden(name: str, text: str) -> None:
 
 
 def test_markdown_matches_golden():
-    _check_golden("report.md", report.render_markdown(FIXTURE))
+    _check_golden("report.md", render_markdown(FIXTURE))
 
 
 def test_latex_matches_golden():
@@ -79,7 +81,7 @@ def test_latex_escape(text, expected):
 
 def test_latex_table_layout():
     loaded = load_results(FIXTURE)
-    table = report.side_by_side(loaded.summary, loaded.manifest)
+    table = side_by_side(loaded.summary, loaded.manifest)
     lines = latex_table(table, "caption", "tab:x").splitlines()
     assert lines[0].startswith("%") and r"\usepackage{booktabs}" in lines[0]
     assert r"\begin{tabular}{lrr}" in lines and "|" not in "".join(lines)
@@ -90,7 +92,7 @@ def test_latex_table_layout():
 
 def test_latex_table_rejects_a_label_that_breaks_latex():
     with pytest.raises(ValueError, match="label"):
-        latex_table(report.side_by_side(load_results(FIXTURE).summary, {}), "caption", "tab:a}b")
+        latex_table(side_by_side(load_results(FIXTURE).summary, {}), "caption", "tab:a}b")
 
 
 class _Page(HTMLParser):
@@ -122,7 +124,7 @@ def results(tmp_path_factory) -> Path:
     manifest["defaults_diff"] = [{"setting": "optimizer adam: epsilon", "keras": "1e-7 <before> & \"quoted\"",
                                   "torch": "eps=1e-8", "harness": "1e-07"}]
     (out / "manifest.json").write_text(json.dumps(manifest))
-    report.write_report(out)
+    write_report(out)
     return out
 
 

@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import markdown as report, plots
+from harness.report import plots
+from harness.report.markdown import render_markdown
+from harness.report.write import write_report
+from harness.results.side_by_side import DASH, side_by_side
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,11 +65,11 @@ def _png_width(path: Path) -> int:
     ("runs", "torch", "2 ok"),
 ])
 def test_side_by_side_cells(figure, framework, expected):
-    assert report.side_by_side(_summary(), _manifest()).loc[figure, framework] == expected
+    assert side_by_side(_summary(), _manifest()).loc[figure, framework] == expected
 
 
 def test_side_by_side_layout():
-    table = report.side_by_side(_summary(), _manifest())
+    table = side_by_side(_summary(), _manifest())
     assert table.index.name == "figure"
     assert list(table.columns) == ["tensorflow", "torch"]
     assert list(table.index) == [
@@ -81,7 +84,7 @@ def test_unfinished_run_is_left_out_of_means_and_counted(status):
     torch_seed_1 = (summary["framework"] == "torch") & (summary["seed"] == 1)
     # Figures are kept on purpose: a diverged run still has finite final losses, which must not enter the mean.
     summary.loc[torch_seed_1, ["status", "error"]] = [status, "loss is nan"]
-    table = report.side_by_side(summary, _manifest())
+    table = side_by_side(summary, _manifest())
     assert table.loc["test accuracy", "torch"] == "43.33 %"  # seed 0 alone: 0.43333, no std
     assert table.loc["final train loss", "torch"] == "1.038"  # seed 0 alone: 1.0380458
     assert table.loc["runs", "torch"] == f"1 ok, 1 {status}"
@@ -91,14 +94,14 @@ def test_unfinished_run_is_left_out_of_means_and_counted(status):
 def test_framework_with_no_finished_run_shows_dashes():
     summary = _summary()
     summary.loc[summary["framework"] == "torch", "status"] = "failed"
-    table = report.side_by_side(summary, _manifest())
-    assert set(table.loc[table.index != "runs", "torch"]) == {report.DASH}
+    table = side_by_side(summary, _manifest())
+    assert set(table.loc[table.index != "runs", "torch"]) == {DASH}
     assert table.loc["runs", "torch"] == "0 ok, 2 failed"
 
 
 def test_write_report_on_fixture(tmp_path):
     out = _copy_fixture(tmp_path)
-    path = report.write_report(out)
+    path = write_report(out)
     assert path == out / "report.md"
     for name in ("loss_curves.png", "accuracy_curves.png"):
         _png_width(out / name)
@@ -106,7 +109,7 @@ def test_write_report_on_fixture(tmp_path):
     assert not (out / "mae_curves.png").exists()
     text = path.read_text()
     assert text.startswith("# smoke\n")
-    table = report.side_by_side(_summary(), _manifest()).to_markdown()
+    table = side_by_side(_summary(), _manifest()).to_markdown()
     assert table.splitlines()[2].split("|")[2].strip() in text  # the first data row, tensorflow cell
     assert "| test accuracy" in text and "28.33 ± 21.21 %" in text
     for note in _manifest()["known_differences"]:
@@ -126,7 +129,7 @@ def test_report_lists_unfinished_runs_with_their_error(tmp_path):
     summary.loc[(summary["framework"] == "tensorflow") & (summary["seed"] == 0), ["status", "error"]] = \
         ["failed", "worker exited with status -9"]
     summary.to_csv(out / "summary.csv", index=False)
-    text = report.write_report(out).read_text()
+    text = write_report(out).read_text()
     assert "## Runs that did not finish" in text
     assert "- **tensorflow** seed 0: failed after 3 epochs: worker exited with status -9" in text
     assert "| runs" in text and "1 ok, 1 failed" in text
@@ -134,9 +137,9 @@ def test_report_lists_unfinished_runs_with_their_error(tmp_path):
 
 def test_render_is_deterministic(tmp_path):
     out = _copy_fixture(tmp_path)
-    first = report.write_report(out).read_text()
-    second = report.write_report(out).read_text()
-    assert first == second == report.render_markdown(out)
+    first = write_report(out).read_text()
+    second = write_report(out).read_text()
+    assert first == second == render_markdown(out)
 
 
 def _regression_folder(tmp_path: Path) -> Path:
@@ -177,12 +180,12 @@ def _regression_folder(tmp_path: Path) -> Path:
 
 def test_regression_report(tmp_path):
     out = _regression_folder(tmp_path)
-    text = report.write_report(out).read_text()
+    text = write_report(out).read_text()
     _png_width(out / "mae_curves.png")
     _png_width(out / "loss_curves.png")
     assert not (out / "accuracy_curves.png").exists()
     assert "![mae curves](mae_curves.png)" in text
-    table = report.side_by_side(pd.read_csv(out / "summary.csv"), json.loads((out / "manifest.json").read_text()))
+    table = side_by_side(pd.read_csv(out / "summary.csv"), json.loads((out / "manifest.json").read_text()))
     assert list(table.index[:3]) == ["test MAE", "test RMSE", "test R²"]
     assert "final train MAE" in table.index
     assert table.loc["test MAE", "tensorflow"] == "1.375 ± 0.177"  # (1.25 + 1.5) / 2; 0.25 / sqrt(2)

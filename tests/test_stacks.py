@@ -11,7 +11,7 @@ import yaml
 
 from harness.core import shapes
 from conftest import one_error_line, write_spec
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.spec import ModelSpec
 
 FLAT = {"type": "flatten"}
@@ -216,7 +216,7 @@ def test_rejected_before_any_framework_is_imported(tmp_path):
              for i, (_, shape, layers, _) in enumerate(BAD_STACKS)]
     paths += [str(write_spec(tmp_path, _spec(ARGUMENT_INPUT[layer["type"]], [layer]), f"argument{i}.yaml"))
               for i, (_, layer, _) in enumerate(BAD_ARGUMENTS)]
-    script = ("import json, sys\nfrom harness.cli.commands import main\n"
+    script = ("import json, sys\nfrom harness.cli import main\n"
               f"codes = [main(['validate', p]) for p in {paths!r}]\n"
               "print(json.dumps({'codes': codes, 'loaded': sorted({'tensorflow', 'keras', 'torch'} & set(sys.modules))}))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from harness.results import store
-from harness.run import experiment as runner
+from harness.core.overrides import spec_dump
 from harness.sweep import expand as sweep
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.errors import SpecError
 from harness.sweep.run import run_sweep
 from harness.core.validate import parse_spec
@@ -67,11 +67,11 @@ def test_bad_axes_are_one_line_errors(axes, mode, expected):
 def test_run_keys_change_with_what_determines_the_result():
     spec = _points(BASE)[0].spec
     key = store.run_key(spec, "torch", 0)
-    assert key == store.run_key(parse_spec(runner.spec_dump(spec)), "torch", 0)
+    assert key == store.run_key(parse_spec(spec_dump(spec)), "torch", 0)
     assert len({key, store.run_key(spec, "tensorflow", 0), store.run_key(spec, "torch", 1),
                 store.run_key(_points(BASE)[1].spec, "torch", 0)}) == 4
     # the run list, the report's analysis and the names do not change what one run computes
-    raw = runner.spec_dump(spec)
+    raw = spec_dump(spec)
     same = {**raw, "name": "other", "description": "x", "seeds": [0, 5], "frameworks": ["torch"],
             "analysis": {"margins": {"test_accuracy": 0.02}}}
     assert store.run_key(parse_spec(same), "torch", 0) == key

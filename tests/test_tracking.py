@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.report import markdown as report, tracking
+from harness.core.history import epoch_scalars, tensorboard_tag
+from harness.report import tracking
+from harness.report.write import write_report
 from harness.results import load as results
-from harness.cli.commands import main
+from harness.cli import main
 from harness.core.errors import SpecError
 
 from conftest import iris_mlp
@@ -38,7 +40,7 @@ def write_events(writer_module, logdir: Path, rows: list[dict], metric: str) -> 
     writer = writer_module.open_writer(str(logdir))
     expected = []
     for row in rows:
-        values = tracking.epoch_scalars(row, metric)
+        values = epoch_scalars(row, metric)
         writer.scalars(row["epoch"], values)
         expected += [(tag, row["epoch"], value) for tag, value in values.items()]
     writer.close()
@@ -50,7 +52,7 @@ def write_events(writer_module, logdir: Path, rows: list[dict], metric: str) -> 
     (ROWS[2], "mae", {"loss/train", "mae/train", "time/epoch_seconds"}),
 ])
 def test_epoch_scalars_tags(row, metric, tags):
-    assert set(tracking.epoch_scalars(row, metric)) == tags
+    assert set(epoch_scalars(row, metric)) == tags
 
 
 @pytest.mark.parametrize("nested, flat", [
@@ -99,7 +101,7 @@ def test_run_writes_tensorboard_equal_to_history(tmp_path, adapters):
     assert main(["run", str(spec_path), "--out", str(out), "--frameworks", "tensorflow", "torch", "--epochs", "2",
                  "--in-process", "--threads", "1"]) == 0
     history = pd.read_csv(out / "history.csv").rename(columns={"epoch": "step"})
-    history["tag"] = [tracking.tensorboard_tag(split, metric) for split, metric in zip(history.split, history.metric)]
+    history["tag"] = [tensorboard_tag(split, metric) for split, metric in zip(history.split, history.metric)]
     for (framework, seed), expected in history.groupby(["framework", "seed"]):
         events = tracking.read_events(out / "tensorboard" / f"{framework}-seed{seed}")
         merged = expected.merge(events, on=["tag", "step"], how="outer", suffixes=("_history", "_tensorboard"),
@@ -151,7 +153,7 @@ def test_log_to_mlflow_real_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # anything MLflow would write beside the working directory lands here
     out = tmp_path / "results"
     shutil.copytree(FIXTURE, out)
-    report.write_report(out)
+    write_report(out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_ids = tracking.log_to_mlflow(out, uri, artifact_location=str(tmp_path / "artifacts"))
 

@@ -4,7 +4,7 @@ matplotlib is imported inside the functions so that importing the harness stays 
 import numpy as np
 import pandas as pd
 
-from harness.bench.run import FRAMEWORK_TITLES
+from harness.bench.settings import FRAMEWORK_TITLES
 from harness.report.plots import COLORS, write_figure
 
 _COLORS = {**COLORS, "keras_torch": "#2ca02c"}

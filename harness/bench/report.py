@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core import atomic
-from harness.bench.run import DEFAULT_MODES, FRAMEWORK_TITLES, MODES
+from harness.bench.settings import DEFAULT_MODES, FRAMEWORK_TITLES, MODES
 from harness.bench.stats import ratio, summarize
 
 RAW_FIGURES = ("ready_seconds", "first_step_seconds", "train_step_seconds", "infer_batch1_seconds",

@@ -72,7 +72,7 @@ def _message(first: dict) -> str:
     return message
 
 
-def _one_line(error: ValidationError, prefix: str = "") -> SpecError:
+def spec_error(error: ValidationError, prefix: str = "") -> SpecError:
     """The first of pydantic's errors as one SpecError line: the field path, what is allowed, what was received
     (its repr cut to 80 characters). Never raises: it runs on every kind of bad input."""
     try:
@@ -154,7 +154,7 @@ def parse_spec(data: Any) -> Spec:
         try:
             spec = Spec.model_validate(data)
         except ValidationError as error:
-            raise _one_line(error) from None
+            raise spec_error(error) from None
     shapes.infer(spec.model)
     check_loss_fits_output(spec)
     check_training(spec)

@@ -1,10 +1,10 @@
-"""One (framework, seed) training run, normally in a fresh process: `python -m harness.jobs.execute JOB.json`.
+"""One job (a training run, a parity trace, a weights conversion, a bench measurement), normally in a fresh
+process: `python -m harness.jobs.execute JOB.json`.
 
-The job file names the spec, the framework, the seed, the prepared data (.npz) and the initial weights (.npz);
-the worker writes its result as JSON (atomically) to the job's `result_path`. Progress lines go to stdout.
+The job file (a `harness.jobs.job.Job`) names the spec, the framework, the seed and the files to read; the worker
+writes its result as JSON (atomically) to the job's `result_path`. Progress lines go to stdout.
 """
 
-import json
 import os
 import resource
 import sys
@@ -13,9 +13,10 @@ import traceback
 import numpy as np
 
 from harness.core import atomic, data
-from harness.jobs import frameworks, train as training
-from harness.report import tracking
-from harness.core.errors import Unavailable
+from harness.core.errors import SpecError, Unavailable
+from harness.core.history import epoch_scalars
+from harness.jobs import frameworks, train
+from harness.jobs.job import Job
 from harness.core.validate import parse_spec
 
 
@@ -29,61 +30,54 @@ def _load_weights(path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
-def _train(job: dict, adapter, log) -> dict:
-    spec = parse_spec(job["spec"])
-    dataset = data.load(job["data_path"])
-    weights = _load_weights(job["weights_path"]) if job.get("weights_path") else None
-    if not job.get("tensorboard_dir"):
-        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log)
-    writer = frameworks.load_module(job["framework"], "tensorboard").open_writer(job["tensorboard_dir"])
+def _train(job: Job, spec, adapter, log) -> dict:
+    dataset = data.load(job.data_path)
+    weights = _load_weights(job.weights_path) if job.weights_path else None
+    if not job.tensorboard_dir:
+        return train.fit(adapter, spec, dataset, job.seed, weights, log=log)
+    writer = frameworks.load_module(job.framework, "tensorboard").open_writer(job.tensorboard_dir)
     try:
-        return training.fit(adapter, spec, dataset, job["seed"], weights, log=log, on_epoch=lambda row: writer.scalars(
-            row["epoch"], tracking.epoch_scalars(row, dataset.target.metric)))
+        return train.fit(adapter, spec, dataset, job.seed, weights, log=log, on_epoch=lambda row: writer.scalars(
+            row["epoch"], epoch_scalars(row, dataset.target.metric)))
     finally:
         writer.close()
 
 
-def _parity(job: dict, adapter, log) -> dict:
-    from harness.jobs import trace as parity
+def _parity(job: Job, spec, adapter, log) -> dict:
+    from harness.jobs import trace
 
-    spec, dtype = parse_spec(job["spec"]), job["dtype"]
-    dataset = parity.cast_dataset(data.load(job["data_path"]), dtype)
-    parity_adapter = frameworks.load_module(job["framework"], "parity")
-    trace = parity.framework_trace(adapter, parity_adapter, spec, dataset, _load_weights(job["weights_path"]),
-                                   job["steps"], dtype, job["seed"])
-    trace.save(job["trace_path"])
-    log(f"{job['steps']} parity steps done")
+    dataset = trace.cast_dataset(data.load(job.data_path), job.dtype)
+    parity_adapter = frameworks.load_module(job.framework, "parity")
+    found = trace.framework_trace(adapter, parity_adapter, spec, dataset, _load_weights(job.weights_path),
+                                  job.steps, job.dtype, job.seed)
+    found.save(job.trace_path)
+    log(f"{job.steps} parity steps done")
     return {"status": "ok", "optimizer_convention": parity_adapter.optimizer_convention()}
 
 
-def _export(job: dict, adapter, log) -> dict:
+def _export(job: Job, spec, adapter, log) -> dict:
     """The framework's own weights file -> canonical arrays (.npz). The file is checked first (readable, and
     holding exactly the tensors of the spec's model); a bad one is a refused job with the one line to show."""
-    from harness.core.errors import SpecError
-
-    spec = parse_spec(job["spec"])
-    model = adapter.build_model(spec.model, seed=job["seed"])
+    model = adapter.build_model(spec.model, seed=job.seed)
     try:
-        found = adapter.read_weights_file(job["weights_path"])
+        found = adapter.read_weights_file(job.weights_path)
         _check_architecture(spec.model, adapter.weights_file_layout(model), found)
-        adapter.load_weights(model, job["weights_path"])
+        adapter.load_weights(model, job.weights_path)
     except SpecError as error:
         return _refused(error)
-    np.savez(job["canonical_path"], *adapter.get_weights(model))
+    np.savez(job.canonical_path, *adapter.get_weights(model))
     return {"status": "ok"}
 
 
-def _import(job: dict, adapter, log) -> dict:
+def _import(job: Job, spec, adapter, log) -> dict:
     """Canonical arrays (.npz) -> the framework's own weights file, written under a temporary name next to it and
     renamed: a failed or killed conversion leaves no half-written file."""
-    from harness.core.errors import SpecError
-
-    model = adapter.build_model(parse_spec(job["spec"]).model, seed=job["seed"])
-    adapter.set_weights(model, _load_weights(job["canonical_path"]))
+    model = adapter.build_model(spec.model, seed=job.seed)
+    adapter.set_weights(model, _load_weights(job.canonical_path))
     try:
-        _save_atomically(adapter, model, job["out_path"])
+        save_atomically(adapter, model, job.out_path)
     except OSError as error:
-        return _refused(SpecError("--out", f"cannot write {job['out_path']}: {error.strerror or error}"))
+        return _refused(SpecError("--out", f"cannot write {job.out_path}: {error.strerror or error}"))
     return {"status": "ok"}
 
 
@@ -95,8 +89,6 @@ def _refused(error) -> dict:
 def _check_architecture(model_spec, layout: list, found: dict) -> None:
     """A weights file's tensors {name: shape} against the model's layout [(name, layer index, weight name,
     shape)]: the count, then the first tensor, in the model's order, missing from the file or of another shape."""
-    from harness.core.errors import SpecError
-
     if len(found) != len(layout):
         raise SpecError("--weights", f"expected {len(layout)} tensors, as the spec's model has; received "
                                      f"{len(found)}")
@@ -110,7 +102,7 @@ def _check_architecture(model_spec, layout: list, found: dict) -> None:
             raise SpecError("--weights", f"{where}: expected shape {shape}; received {found[key]}")
 
 
-def _save_atomically(adapter, model, path) -> None:
+def save_atomically(adapter, model, path) -> None:
     """adapter.save_weights to a hidden temporary name that keeps the file's suffix (Keras requires
     .weights.h5), then one rename."""
     import uuid
@@ -125,25 +117,25 @@ def _save_atomically(adapter, model, path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _bench(job: dict, adapter, log) -> dict:
+def _bench(job: Job, spec, adapter, log) -> dict:
     from harness.jobs.measure import measure
 
-    return measure(job, adapter, log)
+    return measure(job, spec, adapter, log)
 
 
 KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import, "bench": _bench}
 
 
-def execute(job: dict, log=None) -> dict:
+def execute(job: Job, log=None) -> dict:
     """Runs one job and returns its result; a crash inside it becomes status 'failed' with the error."""
-    prefix = f"[{job['label']}]" if job.get("label") else f"[{job['framework']} seed {job['seed']}]"
-    log = log or (lambda line: print(f"{prefix} {line}", flush=True))
-    result = {"framework": job["framework"], "seed": job["seed"]}
+    log = log or (lambda line: print(f"{job.prefix} {line}", flush=True))
+    result = {"framework": job.framework, "seed": job.seed}
     try:
-        adapter = frameworks.load(job["framework"])
-        result["threads"] = adapter.configure(job["threads"], job["seed"])
+        spec = parse_spec(job.spec)  # once in this process
+        adapter = frameworks.load(job.framework)
+        result["threads"] = adapter.configure(job.threads, job.seed)
         result["versions"] = adapter.versions()
-        result.update(KINDS[job.get("kind", "train")](job, adapter, log))
+        result.update(KINDS[job.kind](job, spec, adapter, log))
     except Unavailable as reason:  # e.g. a GPU asked of a CPU-only build: skipped, with the reason
         result.update(status="skipped", error=str(reason))
     except Exception as error:  # reported as a failed run; the other runs go on
@@ -155,12 +147,10 @@ def execute(job: dict, log=None) -> dict:
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    job_path = (argv or sys.argv[1:])[0]
-    with open(job_path) as handle:
-        job = json.load(handle)
-    os.environ.update(job.get("environment", {}))  # before any framework is imported (threads, visible devices)
+    job = Job.read((argv or sys.argv[1:])[0])
+    os.environ.update(job.environment)  # before any framework is imported (threads, visible devices)
     result = execute(job)
-    atomic.write_json(job["result_path"], result)
+    atomic.write_json(job.result_path, result)
     return 0 if result["status"] != "failed" else 1
 
 

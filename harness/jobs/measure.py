@@ -10,16 +10,27 @@ figures.
 
 import contextlib
 import gc
+import sys
 import time
 
 import numpy as np
 
 from harness.core import data
 from harness.jobs import frameworks
-from harness.launch.turns import READY, REPEATED, take_turn
 from harness.core.data import batch_size_of, epoch_order
+from harness.jobs.job import Job
 from harness.jobs.train import build_checked
-from harness.core.validate import parse_spec
+
+# The turn protocol (harness.launch.turns has the parent's side), on the worker's stdin and stdout: the worker
+# prints `@@ready` (or `@@repeat` after a repeat) and blocks until it reads a line; end of input means stop.
+READY, REPEATED = "@@ready", "@@repeat"
+
+
+def take_turn(signal: str) -> None:
+    """Says where this worker is, then waits for the bench to let it go on."""
+    print(signal, flush=True)
+    if not sys.stdin.readline():
+        raise SystemExit("the bench stopped")
 
 
 def _tiled(dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,44 +66,43 @@ def _latencies(infer, x: np.ndarray, calls: int, warmup: int = 5) -> list[float]
     return seconds
 
 
-def measure(job: dict, adapter, log) -> dict:
+def measure(job: Job, spec, adapter, log) -> dict:
     """The figures of one (framework, mode): raw samples, not summaries (the report summarizes)."""
-    bench = frameworks.load_module(job["framework"], "bench")
-    device = bench.setup_device(job["device"], job["tf32"])
-    spec = parse_spec(job["spec"])
-    dataset = data.load(job["data_path"])
+    bench = frameworks.load_module(job.framework, "bench")
+    device = bench.setup_device(job.device, job.tf32)
+    dataset = data.load(job.data_path)
     batch = batch_size_of(spec, dataset.n_train)
-    steps = job["steps"] or max(1, dataset.n_train // batch)
-    x, y = _tiled(dataset, max(steps, job["warmup_steps"], 1) * batch)
-    ready_seconds = time.time() - job["launched_at"]  # process start, imports and data, before any model exists
+    steps = job.steps or max(1, dataset.n_train // batch)
+    x, y = _tiled(dataset, max(steps, job.warmup_steps, 1) * batch)
+    ready_seconds = time.time() - job.launched_at  # process start, imports and data, before any model exists
 
     start = time.perf_counter()
-    model = bench.to_device(build_checked(adapter, spec.model, spec.seeds[0]), job["device"])
-    trainer = adapter.make_trainer(spec, model, dataset.target, execution=job["execution"])
+    model = bench.to_device(build_checked(adapter, spec.model, spec.seeds[0]), job.device)
+    trainer = adapter.make_trainer(spec, model, dataset.target, execution=job.execution)
     trainer.train_epoch(x[:batch], y[:batch], batch)
     bench.synchronize()
     first_step_seconds = time.perf_counter() - start
     log(f"first step after {first_step_seconds:.2f} s")
 
-    if job["warmup_steps"]:
-        trainer.train_epoch(x[:job["warmup_steps"] * batch], y[:job["warmup_steps"] * batch], batch)
-    turn = take_turn if job.get("interleave") else (lambda signal: None)
+    if job.warmup_steps:
+        trainer.train_epoch(x[:job.warmup_steps * batch], y[:job.warmup_steps * batch], batch)
+    turn = take_turn if job.interleave else (lambda signal: None)
     turn(READY)
     step_seconds = []
-    for repeat in range(job["repeats"]):
+    for repeat in range(job.repeats):
         with _no_collection():
             start = time.perf_counter()
             trainer.train_epoch(x[:steps * batch], y[:steps * batch], batch)
             bench.synchronize()
             step_seconds.append((time.perf_counter() - start) / steps)
-        log(f"repeat {repeat + 1}/{job['repeats']}: {1000 * step_seconds[-1]:.3f} ms per step")
+        log(f"repeat {repeat + 1}/{job.repeats}: {1000 * step_seconds[-1]:.3f} ms per step")
         turn(REPEATED)
 
     infer = bench.inference_function(trainer)
-    large = _tiled(dataset, job["large_batch"])[0]
-    infer_batch1_seconds = _latencies(infer, x[:1], job["infer_calls"])
-    infer_large_seconds = _latencies(infer, large, max(5, job["infer_calls"] // 10))
-    matmul_gflops = bench.matmul_gflops(job["matmul_size"], 10)
+    large = _tiled(dataset, job.large_batch)[0]
+    infer_batch1_seconds = _latencies(infer, x[:1], job.infer_calls)
+    infer_large_seconds = _latencies(infer, large, max(5, job.infer_calls // 10))
+    matmul_gflops = bench.matmul_gflops(job.matmul_size, 10)
     return {"status": "ok", "device": device, "batch_size": batch, "steps": steps,
             "params": adapter.count_params(model),
             "ready_seconds": ready_seconds, "first_step_seconds": first_step_seconds,

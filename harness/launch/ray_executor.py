@@ -1,6 +1,6 @@
 """Runs training jobs as Ray tasks, on a local Ray instance or on a cluster, each in a fresh worker process.
 
-A job is the dict `harness.jobs.execute.execute` takes. Its input files (`data_path`, `weights_path`) travel through
+A job is a `harness.jobs.job.Job`. Its input files (`data_path`, `weights_path`) travel through
 Ray's object store, put once per distinct file, so a task never reads the driver's disk. The task writes them to
 a temporary folder, runs the job there and returns the result with its log lines and TensorBoard event files;
 the driver writes the result to the job's `result_path` and the event files under its `tensorboard_dir`, as the
@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from harness.core import atomic
 from harness.jobs import execute as worker
+from harness.jobs.job import Job
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("harness", "models_tf", "models_torch")  # shipped to a cluster's workers as py_modules
@@ -39,7 +40,7 @@ def _read_tree(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
-def _run_task(job: dict, execute: Callable, fields: list[str], *contents: bytes):
+def _run_task(job: Job, execute: Callable, fields: list[str], *contents: bytes):
     """The Ray task: the shipped files written to a temporary folder, the job run against them.
 
     Returns (result, log lines, {TensorBoard file relative to the run's log folder: bytes}).
@@ -47,13 +48,13 @@ def _run_task(job: dict, execute: Callable, fields: list[str], *contents: bytes)
     lines = []
     with tempfile.TemporaryDirectory(prefix="harness-ray-") as work:
         work = Path(work)
-        local = {**job, "result_path": str(work / "result.json")}
+        local = {"result_path": str(work / "result.json")}
         for field, content in zip(fields, contents):
-            local[field] = str(work / f"{field}-{Path(job[field]).name}")
+            local[field] = str(work / f"{field}-{Path(getattr(job, field)).name}")
             Path(local[field]).write_bytes(content)
-        if job.get("tensorboard_dir"):
+        if job.tensorboard_dir:
             local["tensorboard_dir"] = str(work / "tensorboard")
-        result = execute(local, log=lines.append)
+        result = execute(job.with_(**local), log=lines.append)
         # As the local executor's JSON file gives it: plain types only (torch's version string is a TorchVersion,
         # which would make the driver import torch to unpickle it).
         result = json.loads(json.dumps(result, default=str))
@@ -62,15 +63,15 @@ def _run_task(job: dict, execute: Callable, fields: list[str], *contents: bytes)
 
 # ------------------------------------------------------------------------------------------------ in the driver
 
-def _check(jobs: list[dict], cpus: Optional[int]) -> None:
+def _check(jobs: list[Job], cpus: Optional[int]) -> None:
     for job in jobs:
-        kind = job.get("kind", "train")
+        kind = job.kind
         if kind not in KINDS:
             raise ValueError(f"Invalid job kind for the Ray executor. Expected one of {list(KINDS)}. "
                              f"Received: kind={kind!r}")
-        if cpus is not None and job["threads"] > cpus:  # Ray would queue the task forever
+        if cpus is not None and job.threads > cpus:  # Ray would queue the task forever
             raise ValueError(f"Invalid job threads for a local Ray instance. Expected at most {cpus} "
-                             f"(the CPUs of this machine). Received: threads={job['threads']}")
+                             f"(the CPUs of this machine). Received: threads={job.threads}")
 
 
 def _init_options(address: Optional[str]) -> dict:
@@ -105,31 +106,31 @@ def _connected(address: Optional[str], log: Callable[[str], None]):
         ray.shutdown()  # on a cluster, only this driver's connection ends
 
 
-def _submit(ray, jobs: list[dict], execute: Callable) -> dict:
+def _submit(ray, jobs: list[Job], execute: Callable) -> dict:
     """{task ref: job} for every job, each file's bytes put in the object store once and shared."""
-    fields = [[field for field in INPUT_FIELDS if job.get(field)] for job in jobs]
-    paths = {Path(job[field]).resolve() for job, names in zip(jobs, fields) for field in names}
+    fields = [[field for field in INPUT_FIELDS if getattr(job, field)] for job in jobs]
+    paths = {Path(getattr(job, field)).resolve() for job, names in zip(jobs, fields) for field in names}
     shipped = {path: ray.put(path.read_bytes()) for path in paths}  # every file read before any task starts
     task = ray.remote(max_calls=1, max_retries=0)(_run_task)  # max_calls=1: a fresh process per job
     pending = {}
     for job, names in zip(jobs, fields):
-        refs = [shipped[Path(job[field]).resolve()] for field in names]
-        options = {"num_cpus": job["threads"], "name": f"{job['framework']}-seed{job['seed']}"}
+        refs = [shipped[Path(getattr(job, field)).resolve()] for field in names]
+        options = {"num_cpus": job.threads, "name": f"{job.framework}-seed{job.seed}"}
         pending[task.options(**options).remote(job, execute, names, *refs)] = job
     return pending
 
 
-def _died(job: dict, error: Exception) -> dict:
+def _died(job: Job, error: Exception) -> dict:
     cause = getattr(error, "cause", None) or error  # a RayTaskError wraps what the task raised
     text = f"{type(cause).__name__}: {cause}".splitlines()[0]
-    return {"framework": job["framework"], "seed": job["seed"], "status": "failed",
+    return {"framework": job.framework, "seed": job.seed, "status": "failed",
             "error": f"worker process died: {text}"}
 
 
-def _store(job: dict, result: dict, events: dict[str, bytes]) -> None:
-    atomic.write_json(job["result_path"], result)
+def _store(job: Job, result: dict, events: dict[str, bytes]) -> None:
+    atomic.write_json(job.result_path, result)
     for name, content in events.items():
-        atomic.write_bytes(Path(job["tensorboard_dir"]) / name, content)
+        atomic.write_bytes(Path(job.tensorboard_dir) / name, content)
 
 
 def _collect(ray, pending: dict, on_result: Callable, log: Callable[[str], None]) -> None:
@@ -144,16 +145,16 @@ def _collect(ray, pending: dict, on_result: Callable, log: Callable[[str], None]
         else:
             _store(job, result, events)
         for line in lines:
-            log(f"[{job['framework']} seed {job['seed']}] {line}")
+            log(f"{job.prefix} {line}")
         on_result(job, result)
 
 
-def run_jobs(jobs: list[dict], on_result: Callable[[dict, dict], None], *, address: Optional[str] = None,
+def run_jobs(jobs: list[Job], on_result: Callable[[Job, dict], None], *, address: Optional[str] = None,
              log: Callable[[str], None] = print, execute: Callable = worker.execute) -> None:
-    """Runs every job as a Ray task asking for `job["threads"]` CPUs, each in a fresh worker process.
+    """Runs every job as a Ray task asking for `job.threads` CPUs, each in a fresh worker process.
 
     Args:
-        jobs: job dicts as `harness.run.experiment` builds them (kind "train"); their files are read here, once each.
+        jobs: `Job`s of kind "train"; their files are read here, once each.
         on_result: called in this process as `on_result(job, result)` as each task finishes, in finishing order.
             A task whose worker died gives {"framework", "seed", "status": "failed",
             "error": "worker process died: ..."}; Ray does not retry it.

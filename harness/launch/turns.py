@@ -6,36 +6,25 @@ the other, one run can fall in a slow minute and the next in a fast one. So the 
 telling one at a time to run one timed repeat, so the samples of every run spread over the same minutes. Only one
 worker computes at any moment; the others are blocked reading their stdin.
 
-Protocol, on the worker's stdin and stdout: the worker prints a line `@@ready` (or `@@repeat` after a repeat)
-and blocks until it reads a line; end of input means stop.
+The protocol's worker side is `harness.jobs.measure.take_turn`.
 """
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from harness.core import atomic
-from harness.run.experiment import WORKER_ENV, collect_result, worker_command
-
-READY, REPEATED = "@@ready", "@@repeat"
-
-
-def take_turn(signal: str) -> None:
-    """Worker side: says where it is, then waits for the bench to let it go on."""
-    print(signal, flush=True)
-    if not sys.stdin.readline():
-        raise SystemExit("the bench stopped")
-
+from harness.jobs.job import Job
+from harness.jobs.measure import READY, REPEATED
+from harness.launch.local import WORKER_ENV, collect_result, worker_command
 
 class TurnWorker:
     """Bench side: one worker process that measures when it is told to."""
 
-    def __init__(self, job: dict, job_path: Path, log: Callable[[str], None]):
-        job = {**job, "launched_at": time.time()}
-        atomic.write_json(job_path, job)
+    def __init__(self, job: Job, job_path: Path, log: Callable[[str], None]):
+        job = job.with_(launched_at=time.time())
+        job.write(job_path)
         self.job, self.log, self.stderr_path = job, log, job_path.with_suffix(".stderr")
         self._stderr = open(self.stderr_path, "w")
         self.process = subprocess.Popen(worker_command(job_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -79,7 +68,7 @@ class TurnWorker:
         return collect_result(self.job, self.stderr_path, returncode)
 
 
-def measure_interleaved(jobs: list[tuple[dict, Path]], repeats: int, log: Callable[[str], None]) -> list[dict]:
+def measure_interleaved(jobs: list[tuple[Job, Path]], repeats: int, log: Callable[[str], None]) -> list[dict]:
     """Runs the jobs' workers as described above; returns their results in the jobs' order."""
     workers = []
     for job, job_path in jobs:  # one at a time: build, compile and warm-up are timed alone

@@ -8,9 +8,11 @@ from typing import Callable
 import numpy as np
 
 from harness.core import data, folders, init, resources, shapes
-from harness.jobs import trace as parity
+from harness.core.overrides import spec_dump
+from harness.jobs import trace
+from harness.jobs.job import Job
+from harness.launch import local
 from harness.parity import report as parity_report
-from harness.run import experiment as runner
 from harness.core.errors import SpecError
 from harness.parity.compare import Comparison, compare
 from harness.core.spec import Spec
@@ -40,18 +42,16 @@ def _reference(spec: Spec) -> tuple[bool, str]:
 def _framework_traces(spec, work: Path, steps: int, dtype: str, threads: int, in_process: bool, log) -> tuple:
     traces, conventions = {}, {}
     for framework in ("tensorflow", "torch"):
-        job = {"kind": "parity", "spec": runner.spec_dump(spec), "framework": framework,
-               "seed": spec.seeds[0], "threads": threads, "dtype": dtype, "steps": steps,
-               "data_path": str(work / "data.npz"), "weights_path": str(work / "weights.npz"),
-               "trace_path": str(work / f"{framework}.trace.npz"), "result_path": str(work / f"{framework}.json")}
-        prefix = f"[{framework}]"
-        if in_process:
-            result = runner.run_in_process(job, lambda line: log(f"{prefix} {line}"))
+        job = Job(kind="parity", spec=spec_dump(spec), framework=framework, seed=spec.seeds[0], threads=threads,
+                  dtype=dtype, steps=steps, data_path=str(work / "data.npz"), weights_path=str(work / "weights.npz"),
+                  trace_path=str(work / f"{framework}.trace.npz"), result_path=str(work / f"{framework}.json"))
+        if in_process:  # a worker process prefixes its own lines
+            result = local.run_in_process(job, lambda line, prefix=f"[{framework}]": log(f"{prefix} {line}"))
         else:
-            result = runner.run_in_subprocess(job, work / f"{framework}.job.json", log)
+            result = local.run_in_subprocess(job, work / f"{framework}.job.json", log)
         if result["status"] != "ok":
             raise RuntimeError(f"{framework} parity worker failed: {result.get('error')}")
-        traces[framework] = parity.Trace.load(Path(job["trace_path"]))
+        traces[framework] = trace.Trace.load(Path(job.trace_path))
         conventions[framework] = result["optimizer_convention"]
     return traces, conventions
 
@@ -60,11 +60,11 @@ def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float
                threads: int = 1, allow_large: bool = False, log: Callable[[str], None] = print) -> ParityResult:
     if steps < 1:
         raise SpecError("--steps", f"expected at least 1; received {steps}")
-    if dtype not in parity.TOLERANCES:
-        raise SpecError("--dtype", f"expected one of {', '.join(parity.TOLERANCES)}; received {dtype!r}")
+    if dtype not in trace.TOLERANCES:
+        raise SpecError("--dtype", f"expected one of {', '.join(trace.TOLERANCES)}; received {dtype!r}")
     resources.check(spec, allow_large=allow_large, dtype_bytes=8 if dtype == "float64" else 4)
     out = folders.claim(Path(out_dir or Path("results") / spec.name / "parity"), "parity")
-    dataset = parity.cast_dataset(data.prepare(spec), dtype)
+    dataset = trace.cast_dataset(data.prepare(spec), dtype)
     seed = spec.seeds[0]
     weights = [w.astype(dtype) for w in init.initial_weights(spec.model, seed)]
     log(f"{spec.name}: parity over {steps} steps in {dtype}, batch {data.batch_size_of(spec, dataset.n_train)}, "
@@ -75,12 +75,12 @@ def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float
         traces, conventions = _framework_traces(spec, work, steps, dtype, threads, in_process, log)
     supported, reference_note = _reference(spec)
     if supported:
-        traces["numpy"] = parity.reference_trace(spec, dataset, weights, steps, dtype, seed)
+        traces["numpy"] = trace.reference_trace(spec, dataset, weights, steps, dtype, seed)
         conventions["numpy"] = "Keras' update rule, written out in numpy (harness.core.reference)"
     layer_types = [info.type for info in shapes.infer(spec.model)]
     names = [name for name, _, keep in init.canonical_weights(spec.model, seed) if keep]
     pairs = [("tensorflow", "torch")] + ([("tensorflow", "numpy"), ("torch", "numpy")] if supported else [])
-    comparisons = [compare(a, traces[a], b, traces[b], layer_types, names, parity.TOLERANCES[dtype])
+    comparisons = [compare(a, traces[a], b, traces[b], layer_types, names, trace.TOLERANCES[dtype])
                    for a, b in pairs]
     result = ParityResult(spec, dtype, steps, comparisons, conventions, reference_note, out)
     parity_report.write(result)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from harness.core import guard
 from harness.core.errors import SpecError
-from harness.report.markdown import as_results, manifest_value, plot_files, side_by_side, unfinished_runs
+from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
+from harness.results.side_by_side import side_by_side
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -108,7 +109,7 @@ def _drawn_images(out_dir: Path, names: list[str]) -> dict[str, bytes]:
     for name in names:
         path = out_dir / name
         if not path.exists():
-            raise SpecError(str(path), "expected the curve PNG that harness.report.markdown.write_report(out_dir) draws "
+            raise SpecError(str(path), "expected the curve PNG that harness.report.write.write_report(out_dir) draws "
                                        "for report.html; received no file")
         images[name] = guard.read_bytes(path, str(path), "record")
     return images

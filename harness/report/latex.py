@@ -5,7 +5,8 @@ import re
 
 import pandas as pd
 
-from harness.report.markdown import as_results, side_by_side
+from harness.report.common import as_results
+from harness.results.side_by_side import side_by_side
 
 # Characters that LaTeX reads as commands, and the Unicode the report's cells and labels use, in text mode.
 _ESCAPES = {
@@ -30,7 +31,7 @@ def _row(cells) -> str:
 def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
     """A booktabs `table` float of the side-by-side table (figures as rows, frameworks as columns).
 
-    table: `harness.report.markdown.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
+    table: `harness.results.side_by_side.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
     escaped here. label: the \\label key, letters, digits and `:._/-` only. Returns LaTeX source that needs
     \\usepackage{booktabs}, ending in a newline.
     """

@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from harness.core import guard
-from harness.results import load as results
+from harness.results.load import load_results
+from harness.results.tables import Results, shown
 from harness.core.errors import SpecError
+from harness.core.history import mlflow_metric
 
 EVENT_COLUMNS = ["tag", "step", "value"]
 MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once
@@ -25,26 +27,6 @@ TRACKING_URIS = ("sqlite:///<path>, http://<host>, https://<host>, databricks[:/
 # MLflow retries an unreachable server 7 times with backoff (about 4 minutes) and waits up to 120 s per request;
 # logging a folder by hand should fail within a minute. Values set in the environment win.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
-
-
-def tensorboard_tag(split: str, metric: str) -> str:
-    """A history.csv (split, metric) as a TensorBoard tag: 'loss/train', 'accuracy/val', 'time/epoch_seconds'."""
-    return "time/epoch_seconds" if metric == "epoch_seconds" else f"{metric}/{split}"
-
-
-def mlflow_metric(split: str, metric: str) -> str:
-    """A history.csv (split, metric) as an MLflow metric name: 'train_loss', 'val_mae', 'epoch_seconds'."""
-    return metric if metric == "epoch_seconds" else f"{split}_{metric}"
-
-
-def epoch_scalars(row: dict, metric: str) -> dict[str, float]:
-    """One epoch row of `harness.jobs.train.fit` as {TensorBoard tag: value}.
-
-    Built from `results.history_rows`, so TensorBoard gets exactly the figures history.csv gets.
-    row: {"epoch", "loss", "metric", "epoch_seconds", "val_loss"?, "val_metric"?}; metric: 'accuracy' or 'mae'.
-    """
-    rows = results.history_rows({"framework": None, "seed": None, "epochs": [row]}, metric)
-    return {tensorboard_tag(r["split"], r["metric"]): float(r["value"]) for r in rows}
 
 
 def read_events(logdir) -> pd.DataFrame:
@@ -92,28 +74,28 @@ def check_tracking_uri(uri, field: str = "--tracking-uri") -> str:
         return SpecError(field, f"expected {TRACKING_URIS}; received {received}")
 
     if not isinstance(uri, str) or not uri.strip():
-        raise bad(results.shown(uri))
+        raise bad(shown(uri))
     if any(ord(char) < 32 or ord(char) == 127 for char in uri):
-        raise bad(f"{results.shown(uri)}, which holds a control character")
+        raise bad(f"{shown(uri)}, which holds a control character")
     try:
         parts = urlsplit(uri)
     except ValueError as error:  # e.g. an unclosed [ of an IPv6 host
-        raise bad(f"{results.shown(uri)}, which does not parse as a URI ({error})") from None
+        raise bad(f"{shown(uri)}, which does not parse as a URI ({error})") from None
     if parts.scheme == "databricks" or uri == "databricks":
         return uri
     if parts.scheme in ("", "file"):
         if not _file_store_allowed():  # MLflow 3 keeps its file store in maintenance mode and refuses it
-            raise bad(f"{results.shown(uri)}, a file store, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true")
+            raise bad(f"{shown(uri)}, a file store, which MLflow refuses unless MLFLOW_ALLOW_FILE_STORE=true")
         return uri
     if parts.scheme == "sqlite" and uri.startswith("sqlite:///") and len(uri) > len("sqlite:///"):
         if Path(uri.removeprefix("sqlite:///")).is_dir():
-            raise bad(f"{results.shown(uri)}, whose path is a folder, not a database file")
+            raise bad(f"{shown(uri)}, whose path is a folder, not a database file")
         return uri
     if parts.scheme in ("http", "https") and parts.hostname:
         return uri
     what = {"sqlite": "an sqlite URI without a file path", "http": "an http URI without a host",
             "https": "an https URI without a host"}.get(parts.scheme, f"of the scheme {parts.scheme!r}")
-    raise bad(f"{results.shown(uri)}, {what}")
+    raise bad(f"{shown(uri)}, {what}")
 
 
 @contextlib.contextmanager
@@ -152,7 +134,7 @@ def _run_metrics(history: pd.DataFrame, run: dict):
     yield from ((name, value, 0) for name, value in _summary_figures(run).items())
 
 
-def _log_run(client, experiment_id: str, run: dict, loaded: results.Results, artifacts: list[Path]) -> str:
+def _log_run(client, experiment_id: str, run: dict, loaded: Results, artifacts: list[Path]) -> str:
     from mlflow.entities import Metric, Param
 
     framework, seed, status = run["framework"], int(run["seed"]), run["status"]
@@ -190,7 +172,7 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
     checked before MLflow is imported; a store that refuses or fails is one SpecError naming --tracking-uri.
     """
     check_tracking_uri(tracking_uri)
-    loaded = results.load_results(out_dir)
+    loaded = load_results(out_dir)
     try:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -211,10 +193,10 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
                                           f"{tracking_uri!r}, where logging failed: {message}") from None
 
 
-def _artifacts(loaded: results.Results) -> list[Path]:
+def _artifacts(loaded: Results) -> list[Path]:
     """The report files `write_report` wrote into the folder, each a regular file within the size limit (a pipe
     named like one would block MLflow's copy forever)."""
-    from harness.report.markdown import plot_files
+    from harness.report.common import plot_files
 
     names = ["report.md", "report.html", *(name for _, name in plot_files(loaded.manifest))]
     paths = [loaded.out_dir / name for name in names]

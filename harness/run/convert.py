@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 
 from harness.core import folders, guard, registry
-from harness.run import experiment as runner
+from harness.core.overrides import spec_dump
+from harness.jobs.job import Job
+from harness.launch import local
 from harness.core.errors import SpecError
 from harness.core.spec import Spec
 
@@ -33,9 +35,9 @@ def _failure(kind: str, framework: str, result: dict) -> SpecError:
     return SpecError(field, f"{framework} could not {action} it: {EXCEPTION_NAME.sub('', error)}")
 
 
-def _job(kind: str, spec: Spec, framework: str, work: Path, **paths) -> dict:
-    return {"kind": kind, "spec": runner.spec_dump(spec), "framework": framework, "seed": spec.seeds[0],
-            "threads": 1, "result_path": str(work / f"{kind}.json"), **{k: str(v) for k, v in paths.items()}}
+def _job(kind: str, spec: Spec, framework: str, work: Path, **paths) -> Job:
+    return Job(kind=kind, spec=spec_dump(spec), framework=framework, seed=spec.seeds[0], threads=1,
+               result_path=str(work / f"{kind}.json"), **{k: str(v) for k, v in paths.items()})
 
 
 def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = False, force: bool = False,
@@ -55,8 +57,7 @@ def convert(spec: Spec, source: str, weights_path, out_path, in_process: bool = 
         for kind, framework, paths in (("export", source, {"weights_path": weights_path, "canonical_path": canonical}),
                                        ("import", target, {"canonical_path": canonical, "out_path": out_path})):
             job = _job(kind, spec, framework, work, **paths)
-            result = (runner.run_in_process(job, log) if in_process
-                      else runner.run_in_subprocess(job, work / f"{kind}.job.json", log))
+            result = local.run(job, work / f"{kind}.job.json", log, in_process)
             if result["status"] != "ok":
                 raise _failure(kind, framework, result)
     log(f"wrote {out_path} ({target}) from {weights_path} ({source})")

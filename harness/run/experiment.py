@@ -1,11 +1,8 @@
 """Runs an experiment: prepares the data and initial weights once, trains every (seed, framework) pair,
 each in a fresh worker process by default, and writes the tables, manifest and report."""
 
-import json
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -13,96 +10,36 @@ from typing import Callable, Optional
 import numpy as np
 
 from harness.core import atomic, data, folders, init, resources
-from harness.results import load as results, manifest, store
+from harness.results import manifest, store, tables
+from harness.results.load import load_results, read_manifest
 from harness.core.errors import SpecError
+from harness.core.overrides import spec_dump, with_overrides
+from harness.jobs.job import Job
+from harness.launch import local
 from harness.launch.progress import Progress, live_wanted
 from harness.core.spec import Spec
-from harness.core.validate import check_analysis, parse_spec
+from harness.core.validate import check_analysis
 
 
-def spec_dump(spec: Spec) -> dict:
-    """The spec as plain data, without the defaults it did not state: re-validating it gives the same spec, and
-    `optimizer_defaults: native` still knows which hyperparameters the spec stated."""
-    return spec.model_dump(mode="json", exclude_unset=True)
-
-
-def with_overrides(spec: Spec, frameworks=None, seeds=None, epochs=None, init_mode=None,
-                   optimizer_defaults=None) -> Spec:
-    """The spec with command-line overrides applied, validated again like a spec file."""
-    raw = spec_dump(spec)
-    if frameworks:
-        raw["frameworks"] = list(frameworks)
-    if seeds is not None:
-        raw["seeds"] = list(seeds)
-    if epochs is not None:
-        raw.setdefault("training", {})["epochs"] = epochs
-    if init_mode is not None:
-        raw["init"] = init_mode
-    if optimizer_defaults is not None:
-        raw["optimizer_defaults"] = optimizer_defaults
-    return parse_spec(raw)
-
-
-def worker_command(job_path: Path) -> list[str]:
-    return [sys.executable, "-m", "harness.jobs.execute", str(job_path)]
-
-
-WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-
-
-def run_in_subprocess(job: dict, job_path: Path, log: Callable[[str], None], command=None) -> dict:
-    """Starts a fresh worker process; a worker that dies without a result is reported as a failed run. The worker
-    never outlives this call: an interrupted driver (Ctrl-C, SIGTERM) stops it before its files go."""
-    atomic.write_json(job_path, job)
-    stderr_path = job_path.with_suffix(".stderr")
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(command or worker_command(job_path), stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True, env={**os.environ, **WORKER_ENV})
-        try:
-            for line in process.stdout:
-                log(line.rstrip("\n"))
-            returncode = process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return collect_result(job, stderr_path, returncode)
-
-
-def collect_result(job: dict, stderr_path: Path, returncode: int) -> dict:
-    """The worker's result file, or a failed run naming the last line the dead worker wrote to stderr."""
-    result_path = Path(job["result_path"])
-    if result_path.is_file():
-        return json.loads(result_path.read_text())
-    lines = [line for line in stderr_path.read_text().splitlines() if line.strip()]
-    cause = lines[-1] if lines else f"worker exited with status {returncode} and no output"
-    return {"framework": job["framework"], "seed": job["seed"], "status": "failed",
-            "error": f"worker process died (exit status {returncode}): {cause}"}
-
-
-def run_in_process(job: dict, log: Callable[[str], None]) -> dict:
-    from harness.jobs import execute as worker
-
-    return worker.execute(job, log=log)
-
-
-def _jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None):
-    """One worker job per (seed, framework), in that order, or per (framework, seed) in `only`; TensorBoard
-    events go to a staging folder per run."""
+def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None):
+    """One worker job per (framework, seed) of the spec, or of `only`, in the spec's (seed, framework) order, with
+    the initial weights written once per seed; TensorBoard events go to a staging folder per run."""
+    only = {(framework, seed) for seed in spec.seeds for framework in spec.frameworks} if only is None else only
+    dumped = spec_dump(spec)
     for seed in spec.seeds:
-        if only is not None and not any((framework, seed) in only for framework in spec.frameworks):
+        if not any((framework, seed) in only for framework in spec.frameworks):
             continue
         weights_path = None
         if spec.init == "matched":
             weights_path = work / f"weights-seed{seed}.npz"
             np.savez(weights_path, *init.initial_weights(spec.model, seed))
         for framework in spec.frameworks:
-            if only is not None and (framework, seed) not in only:
+            if (framework, seed) not in only:
                 continue
-            yield {"spec": spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
-                   "data_path": str(work / "data.npz"), "weights_path": str(weights_path) if weights_path else None,
-                   "result_path": str(work / f"{framework}-seed{seed}.json"),
-                   "tensorboard_dir": str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None}
+            yield Job(spec=dumped, framework=framework, seed=seed, threads=threads,
+                      data_path=str(work / "data.npz"), weights_path=str(weights_path) if weights_path else None,
+                      result_path=str(work / f"{framework}-seed{seed}.json"),
+                      tensorboard_dir=str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None)
 
 
 EVENT_FILES = r"events\.out\.tfevents\..+"  # what both frameworks' TensorBoard writers name their files
@@ -138,12 +75,12 @@ RERUN_FAILED = "A rerun (--force) of"
 def rebuild(out: Path) -> None:
     """history.csv, summary.csv, the manifest's per-framework facts and the reports, from the stored runs of the
     runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver."""
-    from harness.report.markdown import write_report
+    from harness.report.write import write_report
 
-    facts = results.read_manifest(out / "manifest.json")
+    facts = read_manifest(out / "manifest.json")
     keys, identities = store.planned_keys(facts), store.planned_runs(facts)
     runs = store.records(out, keys, identities)
-    history, summary = results.tables(runs, facts["metric"], facts["matched"]["n_train"])
+    history, summary = tables.build(runs, facts["metric"], facts["matched"]["n_train"])
     if summary.empty:
         raise SpecError("out", f"{out} holds no finished or failed run yet; nothing to report")
     notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
@@ -153,7 +90,7 @@ def rebuild(out: Path) -> None:
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
         try:
-            results.load_results(staging)
+            load_results(staging)
         except SpecError as error:
             raise SpecError(str(out / "runs"), "the stored runs do not make valid tables: "
                                                + str(error).replace(str(staging), str(out))) from None
@@ -171,7 +108,7 @@ def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
     """A results folder holds one experiment: another spec's name there is refused unless --force."""
     if force or not (out / "manifest.json").is_file():
         return
-    held = results.read_manifest(out / "manifest.json").get("name")
+    held = read_manifest(out / "manifest.json").get("name")
     if held != spec.name:
         raise SpecError("--out", f"{out} holds the results of experiment {held!r}, not {spec.name!r}; choose another "
                                  f"folder, or pass --force to replace its tables and reports")
@@ -205,7 +142,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
     trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, tensorboard, log)
     rebuild(out)
-    return results.load_results(out), trained
+    return load_results(out), trained
 
 
 def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, tensorboard: bool,
@@ -219,19 +156,15 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
     try:
         with folders.work_dir() as work:
             data.save(dataset, work / "data.npz")
-            for job in _jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs)):
-                run_id = (job["framework"], job["seed"])
-                prefix = f"[{job['framework']} seed {job['seed']}] "
+            for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs)):
+                run_id = (job.framework, job.seed)
 
-                def show(line, run_id=run_id, prefix=prefix):
+                def show(line, run_id=run_id, prefix=job.prefix + " "):
                     progress.line(*run_id, line.removeprefix(prefix))
 
-                if in_process:
-                    result = run_in_process(job, show)
-                else:
-                    result = run_in_subprocess(job, work / f"{job['framework']}-seed{job['seed']}.job.json", show)
+                result = local.run(job, work / f"{job.framework}-seed{job.seed}.job.json", show, in_process)
                 progress.finish(*run_id, result["status"], result.get("error", ""))
-                _publish_events(job["tensorboard_dir"], result["status"] in store.FINISHED)
+                _publish_events(job.tensorboard_dir, result["status"] in store.FINISHED)
                 record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric}
                 store.save(out, keys[run_id], record)
                 trained.append(record)
@@ -245,7 +178,7 @@ def run(spec: Spec, out_dir=None, **options):
 
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
     never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
-    threads, tensorboard, force, allow_large, log. Returns a `harness.results.load.Results` with the history and
+    threads, tensorboard, force, allow_large, log. Returns a `harness.results.tables.Results` with the history and
     summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]

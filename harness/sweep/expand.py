@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from harness.core.errors import SpecError
+from harness.core.overrides import set_path
 from harness.core.spec import Spec
 from harness.core.spec_layers import brief
 from harness.core.validate import parse_spec
@@ -24,40 +25,6 @@ class Point:
     index: int
     params: dict  # axis -> value
     spec: Spec    # the complete, resolved spec of this point (no sweep left)
-
-
-def _index(node: list, key: str, where: str) -> int:
-    """The list index `key` names: a plain non-negative number below the list's length (Python's -1 is not one)."""
-    if not (key.isascii() and key.isdigit() and len(key) <= 9 and int(key) < len(node)):
-        raise ValueError(f"{where} has {len(node)} entries, indices 0 to {len(node) - 1}; received index {key!r}")
-    return int(key)
-
-
-def _step(node, key: str, where: str):
-    """node[key] for a mapping (created if missing) or a list; a ValueError saying why when the path stops here."""
-    if isinstance(node, list):
-        return node[_index(node, key, where)]
-    if not isinstance(node, dict):
-        raise ValueError(f"{where} is the value {brief(node)}, which holds no fields")
-    if isinstance(node.get(key), str):  # shorthand such as `optimizer: adam`
-        node[key] = {"type": node[key]}
-    return node.setdefault(key, {})
-
-
-def set_path(raw: dict, path: str, value) -> None:
-    """Sets raw['a']['b'][1]['c'] for path 'a.b.1.c', creating missing mappings. A path that leads nowhere (an
-    index out of range or not a plain number, a step into a number or a string) raises a ValueError saying why."""
-    *parents, last = path.split(".")
-    node = raw
-    for depth, key in enumerate(parents):
-        node = _step(node, key, ".".join(parents[:depth]) or "the spec")
-    where = ".".join(parents) or "the spec"
-    if isinstance(node, list):
-        node[_index(node, last, where)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ValueError(f"{where} is the value {brief(node)}, which holds no fields")
 
 
 def count_points(spec: Spec) -> int:

@@ -1,7 +1,7 @@
 """The sweep report: sweep_report.md with one row per point (frameworks as columns, mean ± std over seeds)
 and, per axis, the headline test figure against the axis value, one line per framework with its 95 %
 confidence band; other axes become small multiples. sweep.json, summary.csv and history.csv are read once
-and checked (`harness.results.load.read_tables`) before anything is drawn or written."""
+and checked (`harness.results.checks.read_tables`) before anything is drawn or written."""
 
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -11,11 +11,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.core import atomic, guard
-from harness.results import load as results
+from harness.results.checks import read_tables
+from harness.results.load import schema_message
+from harness.results.tables import TASK_METRICS
 from harness.core.errors import SpecError
 
 _COLORS = {"tensorflow": "#ff8f00", "torch": "#1f77b4"}
-_METRICS = ("loss", "epoch_seconds", *results.TASK_METRICS.values())  # a sweep may hold points of either task
+_METRICS = ("loss", "epoch_seconds", *TASK_METRICS.values())  # a sweep may hold points of either task
 
 
 class _SweepFacts(BaseModel):
@@ -40,11 +42,11 @@ def read_sweep(out: Path) -> tuple[dict, pd.DataFrame]:
     try:
         _SweepFacts.model_validate(facts)
     except ValidationError as error:
-        raise SpecError(str(path), results.schema_message(
+        raise SpecError(str(path), schema_message(
             error, "sweep.json has name, axes, mode, executor, jobs and git_commit")) from None
     # axis values as written ("None", "full", "{'l1': 0.001}"): text columns keep their cells as they are
     columns = ("point", "contended", "final_train_loss", *(f"sweep:{axis}" for axis in facts["axes"]))
-    summary, _ = results.read_tables(out, _METRICS, columns)
+    summary, _ = read_tables(out, _METRICS, columns)
     return facts, summary
 
 

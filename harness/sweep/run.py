@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from harness.core import atomic, data, folders, init, resources
-from harness.results import load as results, manifest, store
-from harness.run import experiment as runner
+from harness.results import manifest, store, tables
+from harness.core.overrides import spec_dump
+from harness.jobs.job import Job
+from harness.launch import local
 from harness.sweep import expand as sweep
 from harness.core.errors import SpecError
 from harness.core.spec import Spec
@@ -34,9 +37,22 @@ def _plan(points, out: Path, force: bool) -> tuple[list, list]:
     return planned, todo
 
 
-def _jobs(todo, work: Path, threads: int) -> list[dict]:
+@dataclass(frozen=True)
+class Task:
+    """A sweep run on its way to a worker: the job, and what the sweep stores with its result."""
+
+    job: Job
+    key: str
+    point: int
+    params: dict
+    n_train: int
+    metric: str
+    attempt: int = 1
+
+
+def _tasks(todo, work: Path, threads: int) -> list[Task]:
     """Worker jobs; prepared data and initial weights are made once per distinct data / (model, seed)."""
-    jobs, datasets = [], {}
+    tasks, datasets = [], {}
     for point, framework, seed, key in todo:
         spec = point.spec
         data_key = _digest([spec.data.model_dump(mode="json"), spec.model.input_shape, spec.loss,
@@ -50,68 +66,69 @@ def _jobs(todo, work: Path, threads: int) -> list[dict]:
             weights_path = work / f"weights-{_digest([spec.model.model_dump(mode='json'), seed])}.npz"
             if not weights_path.exists():
                 np.savez(weights_path, *init.initial_weights(spec.model, seed))
-        jobs.append({"spec": runner.spec_dump(spec), "framework": framework, "seed": seed, "threads": threads,
-                     "data_path": str(work / f"data-{data_key}.npz"),
-                     "weights_path": str(weights_path) if weights_path else None,
-                     "result_path": str(work / f"{key}.json"), "key": key, "point": point.index,
-                     "params": point.params, "n_train": datasets[data_key].n_train,
-                     "metric": datasets[data_key].target.metric, "attempt": 1})
-    return jobs
+        job = Job(spec=spec_dump(spec), framework=framework, seed=seed, threads=threads,
+                  data_path=str(work / f"data-{data_key}.npz"),
+                  weights_path=str(weights_path) if weights_path else None, result_path=str(work / f"{key}.json"))
+        tasks.append(Task(job, key, point.index, point.params, datasets[data_key].n_train,
+                          datasets[data_key].target.metric))
+    return tasks
 
 
-def run_local(jobs: list[dict], on_result, *, parallel: int, work: Path, log) -> None:
-    """Each job in its own worker process, `parallel` at a time."""
+def run_local(tasks: list[Task], on_result, *, parallel: int, work: Path, log) -> None:
+    """Each task's job in its own worker process, `parallel` at a time; on_result(job, result) as each ends."""
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = {pool.submit(runner.run_in_subprocess, job, work / f"{job['key']}-{job['attempt']}.job.json",
-                               lambda line, job=job: log(f"[{job['framework']} seed {job['seed']} point "
-                                                         f"{job['point']}] {line.split('] ', 1)[-1]}")): job
-                   for job in jobs}
+        futures = {pool.submit(local.run_in_subprocess, task.job, work / f"{task.key}-{task.attempt}.job.json",
+                               lambda line, task=task: log(f"[{task.job.framework} seed {task.job.seed} point "
+                                                           f"{task.point}] {line.split('] ', 1)[-1]}")): task.job
+                   for task in tasks}
         for future in as_completed(futures):
             on_result(futures[future], future.result())
 
 
-def _execute(jobs, executor: str, parallel: int, address, work: Path, out: Path, retries: int, log) -> None:
-    pending = jobs
+def _execute(tasks: list[Task], executor: str, parallel: int, address, work: Path, out: Path, retries: int,
+             log) -> None:
+    pending = tasks
     while pending:
-        retry = []
+        retry, by_result = [], {task.job.result_path: task for task in pending}
 
         def on_result(job, result):
-            record = {"key": job["key"], "point": job["point"], "params": job["params"], "n_train": job["n_train"],
-                      "metric": job["metric"], "attempts": job["attempt"],
+            task = by_result[job.result_path]
+            record = {"key": task.key, "point": task.point, "params": task.params, "n_train": task.n_train,
+                      "metric": task.metric, "attempts": task.attempt,
                       "contended": parallel > 1 or executor == "ray", **result}
-            if result["status"] == "failed" and DIED in result.get("error", "") and job["attempt"] <= retries:
-                log(f"run {job['key']} ({job['framework']} seed {job['seed']}): {result['error']}; retrying "
-                    f"(attempt {job['attempt'] + 1} of {retries + 1})")
-                retry.append({**job, "attempt": job["attempt"] + 1})
+            if result["status"] == "failed" and DIED in result.get("error", "") and task.attempt <= retries:
+                log(f"run {task.key} ({job.framework} seed {job.seed}): {result['error']}; retrying "
+                    f"(attempt {task.attempt + 1} of {retries + 1})")
+                retry.append(replace(task, attempt=task.attempt + 1))
                 return
-            store.save(out, job["key"], record)
+            store.save(out, task.key, record)
 
         if executor == "ray":
             from harness.launch.ray_executor import run_jobs
 
-            run_jobs(pending, on_result, address=address, log=log)
+            run_jobs([task.job for task in pending], on_result, address=address, log=log)
         else:
             run_local(pending, on_result, parallel=parallel, work=work, log=log)
         pending = retry
 
 
 def _tables(planned, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    histories, summaries = [], []
+    histories, summaries, metrics = [], [], {}
     for point, framework, seed, key in planned:
         for record in store.records(out, [key], [(framework, seed)]):
-            history, summary = _record_tables(point, key, record)
+            if not record.get("metric") and point.index not in metrics:  # a record from before runs stored it
+                metrics[point.index] = data.prepare(point.spec).target.metric
+            history, summary = _record_tables(point, key, record, record.get("metric") or metrics[point.index])
             histories.append(history)
             summaries.append(summary)
     return (pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(),
             pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame())
 
 
-def _record_tables(point, key: str, record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One stored run's history and summary rows, with the point's axis values. The metric is the one the data
-    step chose (a record from before it was stored: the loss family's)."""
-    metric = record.get("metric") or ("accuracy" if point.spec.loss in ("categorical_crossentropy",
-                                                                          "binary_crossentropy") else "mae")
-    history, summary = results.tables([record], metric, record.get("n_train", np.nan))
+def _record_tables(point, key: str, record: dict, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One stored run's history and summary rows, with the point's axis values. `metric` is the one the data
+    step chose for the point's dataset (accuracy for classification, mae for regression), whatever the loss."""
+    history, summary = tables.build([record], metric, record.get("n_train", np.nan))
     extra = {"point": point.index, **{f"sweep:{axis}": str(value) for axis, value in point.params.items()},
              "key": key, "attempts": record.get("attempts", 1), "contended": record.get("contended", False)}
     return history.assign(**extra), summary.assign(**extra)
@@ -134,8 +151,7 @@ def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", j
     log(f"{spec.name}: {len(points)} points, {len(planned)} runs; {len(planned) - len(todo)} already finished, "
         f"{len(todo)} to run ({executor} executor)")
     with folders.work_dir() as work:
-        job_list = _jobs(todo, work, threads)
-        _execute(job_list, executor, jobs, address, work, out, retries, log)
+        _execute(_tasks(todo, work, threads), executor, jobs, address, work, out, retries, log)
     history, summary = _tables(planned, out)
     atomic.write_csv(out / "history.csv", history)
     atomic.write_csv(out / "summary.csv", summary)

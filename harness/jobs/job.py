@@ -1,0 +1,80 @@
+"""The one message a parent process sends a worker: a typed Job, the same schema for every kind of work.
+
+Built in the parent by `Job(...)`, which validates it, written as JSON next to the worker's other files, and read
+back in the worker by `Job.read`. The spec travels as plain data (`harness.core.overrides.spec_dump`) and is
+parsed once, in the worker.
+"""
+
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from harness.core import atomic
+
+KINDS = ("train", "parity", "export", "import", "bench")
+# The fields each kind reads, beyond the ones every job has: a job without one of them is refused when built.
+NEEDS = {
+    "train": ("data_path",),
+    "parity": ("data_path", "weights_path", "trace_path", "dtype", "steps"),
+    "export": ("weights_path", "canonical_path"),
+    "import": ("canonical_path", "out_path"),
+    "bench": ("data_path", "device", "tf32", "execution", "repeats", "warmup_steps", "large_batch", "infer_calls",
+              "matmul_size"),
+}
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["train", "parity", "export", "import", "bench"] = "train"
+    framework: str
+    seed: int
+    threads: int
+    spec: dict                              # the spec as plain data, parsed once in the worker
+    result_path: str                        # where the worker writes its result (JSON, atomically)
+    label: Optional[str] = None             # the log prefix, when "[framework seed N]" does not say enough
+    environment: dict[str, str] = {}        # set before any framework is imported (threads, visible devices)
+    data_path: Optional[str] = None         # the prepared data (.npz, harness.core.data.save)
+    weights_path: Optional[str] = None      # initial weights (.npz), or the framework's own file to export
+    tensorboard_dir: Optional[str] = None   # train: the run's TensorBoard staging folder
+    trace_path: Optional[str] = None        # parity: where the trace goes
+    dtype: Optional[str] = None             # parity: float32 or float64
+    steps: Optional[int] = None             # parity: steps traced; bench: steps per timed repeat (None: an epoch)
+    canonical_path: Optional[str] = None    # export/import: the canonical arrays (.npz)
+    out_path: Optional[str] = None          # import: the framework's own weights file to write
+    device: Optional[str] = None            # bench: cpu or gpu
+    tf32: Optional[bool] = None             # bench
+    execution: Optional[dict] = None        # bench: the adapter's execution settings for the mode
+    repeats: Optional[int] = None           # bench
+    warmup_steps: Optional[int] = None      # bench
+    large_batch: Optional[int] = None       # bench
+    infer_calls: Optional[int] = None       # bench
+    matmul_size: Optional[int] = None       # bench
+    interleave: bool = False                # bench: take turns with the other workers (harness.launch.turns)
+    launched_at: Optional[float] = None     # bench: time.time() when the process was started
+
+    @model_validator(mode="after")
+    def _has_what_its_kind_reads(self):
+        missing = [name for name in NEEDS[self.kind] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} job needs {', '.join(missing)}")
+        return self
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of the worker's log lines."""
+        return f"[{self.label}]" if self.label else f"[{self.framework} seed {self.seed}]"
+
+    def with_(self, **changes) -> "Job":
+        """A copy with some fields changed, validated again."""
+        return Job(**{**self.model_dump(), **changes})
+
+    def write(self, path: Path) -> None:
+        atomic.write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, path) -> "Job":
+        """A job file the harness wrote (in the parent) for this worker."""
+        return cls.model_validate(json.loads(Path(path).read_text()))
