@@ -1,15 +1,23 @@
 """Dual-framework comparison harness: one spec, a Keras model and a PyTorch model, one report.
 
-Importing this package loads neither TensorFlow nor PyTorch; the adapters `models_tf` and `models_torch` are
-imported only inside the worker that trains a run.
+Importing this package loads neither TensorFlow nor PyTorch (the adapters `models_tf` and `models_torch` are
+imported only inside the worker that trains a run), nor pydantic until a spec is read: `harness --help` stays fast.
 """
 
+import importlib
+
 from harness.core.errors import SpecError
-from harness.core.spec import Spec
-from harness.core.validate import load_spec, parse_spec
 
 __all__ = ["Spec", "SpecError", "load_results", "load_spec", "parse_spec", "run"]
 __version__ = "0.1.0"
+_LAZY = {"Spec": "harness.core.spec", "load_spec": "harness.core.validate", "parse_spec": "harness.core.validate"}
+
+
+def __getattr__(name: str):
+    """`harness.Spec`, `harness.load_spec`, `harness.parse_spec`: imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
 
 def run(spec, out_dir=None, **options):
@@ -22,11 +30,12 @@ def run(spec, out_dir=None, **options):
     """
     from pathlib import Path
 
-    from harness.run import experiment as runner
+    from harness.core.validate import load_spec, parse_spec
+    from harness.run import experiment
 
     if isinstance(spec, (str, Path)):
         spec = load_spec(spec)
-    return runner.run(parse_spec(spec), out_dir, **options)
+    return experiment.run(parse_spec(spec), out_dir, **options)
 
 
 def load_results(out_dir):

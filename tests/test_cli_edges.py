@@ -2,6 +2,8 @@
 number has a range, and a spec too large for the machine is refused with its memory estimate before any work."""
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
 
 IRIS = iris_mlp("edges", epochs=2)
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 # (case, argv after the command, fragments of the one line). SPEC is replaced by a valid spec file's path.
 ARGUMENTS = [
@@ -152,3 +155,33 @@ def test_a_limit_below_the_estimate_refuses_and_names_it():
     assert str(refused.value).split(": ", 1)[1].startswith("estimated peak memory 1.00 GiB")
     assert "exceeds the 10.0 MiB of memory available" in str(refused.value)
     assert resources.check(parse_spec(IRIS), limit=10 * 1024 ** 2, allow_large=True).peak_bytes > 10 * 1024 ** 2
+
+
+# ---- the command line's own surface: --version, defaults shown once, sweep options refused not dropped ----
+
+def test_version(capsys):
+    from harness import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"harness {__version__}"
+
+
+@pytest.mark.parametrize("command", ["run", "bench", "parity", "mlflow"])
+def test_help_shows_each_default_once(command, capsys):
+    assert main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    for option in re.split(r" (?=--[a-z])", text.split("options:", 1)[1]):
+        assert len(re.findall(r"\bdefault\b", option)) <= 1, option
+
+
+@pytest.mark.parametrize("option, expected", [
+    (["--in-process"], "error: --in-process: is for one experiment"),
+    (["--mlflow", "sqlite:///m.db"], "error: --mlflow: logs one experiment's results folder"),
+    (["--no-tensorboard"], "error: --no-tensorboard: a sweep writes no TensorBoard files"),
+])
+def test_sweep_path_refuses_what_it_cannot_honour(tmp_path, capsys, option, expected):
+    assert main(["run", str(EXPERIMENTS / "mlp_mnist1d.yaml"), "--jobs", "2", "--out", str(tmp_path / "o"),
+                 *option]) == 2
+    assert capsys.readouterr().err.startswith(expected)
+    assert not (tmp_path / "o").exists()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.launch import local
 from harness.results import store
 from harness.core.overrides import spec_dump
 from harness.sweep import expand as sweep
@@ -88,7 +89,7 @@ def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
                   "from harness.jobs.execute import main; sys.exit(main([sys.argv[1]]))\n")
         return [sys.executable, "-c", script, str(job_path)]
 
-    monkeypatch.setattr(runner, "worker_command", dying_once)
+    monkeypatch.setattr(local, "worker_command", dying_once)
     lines = []
     raw = {**BASE, "frameworks": ["torch"], "sweep": {"optimizer.learning_rate": [0.1]}}
     out = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lines.append)
@@ -96,6 +97,23 @@ def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
     assert list(summary["status"]) == ["ok"] and list(summary["attempts"]) == [2]
     assert any("worker process died (exit status -9)" in line and "retrying (attempt 2 of 3)" in line
                for line in lines)
+
+
+def test_the_metric_is_the_datas_whatever_the_loss(tmp_path):
+    """A classification dataset trained with mse tracks accuracy, also for a stored run that does not name its
+    metric (a record from before records carried one): the sweep asks the data, not a rule of the loss."""
+    raw = {**BASE, "loss": "mse", "frameworks": ["torch"], "training": {"epochs": 1, "batch_size": 16},
+           "sweep": {"optimizer.learning_rate": [0.1]}}
+    out = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lambda line: None)
+    assert "final_val_accuracy" in pd.read_csv(out / "summary.csv")
+    [record_path] = (out / "runs").glob("*.json")
+    record = json.loads(record_path.read_text())
+    del record["metric"]
+    record_path.write_text(json.dumps(record))
+    run_sweep(parse_spec(raw), raw, out, log=lambda line: None)  # the run is finished: kept, tables rebuilt
+    summary = pd.read_csv(out / "summary.csv")
+    assert "final_val_accuracy" in summary and "final_val_mae" not in summary
+    assert set(pd.read_csv(out / "history.csv")["metric"]) == {"loss", "accuracy", "epoch_seconds"}
 
 
 def test_killing_the_driver_then_restarting_finishes_every_run_exactly_once(tmp_path):
