@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import iris_mlp, one_error_line, write_spec
-from harness.core import data, data_files
+from harness.core import data, data_files, datasets
 from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
@@ -112,7 +112,7 @@ def test_csv_is_read_in_chunks_with_rows_counted_across_them(tmp_path, monkeypat
     path.write_text("a,b,y\n" + GOOD_ROWS + "1,,0\n")
     assert_refused(tmp_path, capsys, file_spec(path, "csv"), ["NaN", "column 'b'", "data row 21"])
     path.write_text("a,b,y\n" + GOOD_ROWS)
-    assert data.load_raw(parse_spec(file_spec(path, "csv")).data).x.shape == (20, 2)
+    assert datasets.load_raw(parse_spec(file_spec(path, "csv")).data).x.shape == (20, 2)
 
 
 # ---------------------------------------------------------------------------------------------- npz files

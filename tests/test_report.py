@@ -212,7 +212,7 @@ def test_curves_with_no_finished_epoch_still_write_a_plot(tmp_path):
     ("accuracy", [100.0, 1.0], False),  # only losses get a log axis
 ])
 def test_log_scale_only_for_wide_losses(metric, values, expected):
-    assert plots._use_log_scale(metric, pd.Series(values)) is expected
+    assert plots.use_log_scale(metric, pd.Series(values)) is expected
 
 
 def test_import_loads_no_framework():

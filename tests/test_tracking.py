@@ -141,7 +141,7 @@ def test_a_file_store_is_accepted_where_mlflow_is_told_to_allow_it(monkeypatch):
 def test_mlflow_http_limits_apply_only_while_logging_and_never_over_the_users(monkeypatch):
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")
-    with tracking._bounded_http():
+    with tracking.bounded_http():
         assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == tracking.HTTP_LIMITS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
         assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"

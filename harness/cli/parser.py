@@ -116,13 +116,7 @@ def _bench_parser(commands) -> None:
     _allow_large(bench)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="harness", description="Train one network spec in TensorFlow (Keras) and "
-                                     "PyTorch with matched data, weights and hyperparameters; report side by side.",
-                                     formatter_class=DefaultsFormatter)
-    parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _run_parser(commands) -> None:
     run = commands.add_parser("run", help="train the spec in every framework and seed, write the report",
                               formatter_class=DefaultsFormatter)
     run.add_argument("spec", help="YAML or JSON spec file")
@@ -151,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--in-process", action="store_true",
                      help="train in this process instead of one fresh process per run (for debugging)")
 
+
+def _parity_and_convert_parsers(commands) -> None:
     parity = commands.add_parser("parity", help="prove the two compiled models are the same network, step by "
                                  "step (exit status 1 on FAIL)", formatter_class=DefaultsFormatter)
     parity.add_argument("spec")
@@ -171,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "existing file, unless --force)")
     convert.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
+
+def _folder_parsers(commands) -> None:
+    """mlflow and compare: they read results folders."""
     mlflow = commands.add_parser("mlflow", help="log a results folder to MLflow: one run per framework and seed",
                                  formatter_class=DefaultsFormatter)
     mlflow.add_argument("out", help="results folder written by `harness run`")
@@ -183,14 +182,28 @@ def build_parser() -> argparse.ArgumentParser:
                                          "unless --force)")
     compare.add_argument("--force", action="store_true", help="overwrite --save if it exists")
 
+
+def _report_parser(commands) -> None:
+    report = commands.add_parser("report", help="re-render the reports (md, html, tex) and the plots from a results "
+                                 "folder; --margin / --target change the statistics without retraining")
+    report.add_argument("out", help="results folder written by `harness run`")
+    _analysis_arguments(report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="harness", description="Train one network spec in TensorFlow (Keras) and "
+                                     "PyTorch with matched data, weights and hyperparameters; report side by side.",
+                                     formatter_class=DefaultsFormatter)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _run_parser(commands)
+    _parity_and_convert_parsers(commands)
+    _folder_parsers(commands)
     _bench_parser(commands)
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")
     validate.add_argument("spec")
     _allow_large(validate)
     commands.add_parser("list", help="datasets, layers, activations, losses, optimizers, experiments")
     commands.add_parser("schema", help="JSON Schema of the spec file, for editors")
-    report = commands.add_parser("report", help="re-render the reports (md, html, tex) and the plots from a results "
-                                 "folder; --margin / --target change the statistics without retraining")
-    report.add_argument("out", help="results folder written by `harness run`")
-    _analysis_arguments(report)
+    _report_parser(commands)
     return parser

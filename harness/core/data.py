@@ -11,9 +11,9 @@ from typing import Optional
 import numpy as np
 
 from harness.core import data_files, shapes, timeseries
-from harness.core.data_files import Raw
+from harness.core.datasets import load_raw
 from harness.core.errors import SpecError
-from harness.core.spec import DataSpec, Spec
+from harness.core.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -44,45 +44,6 @@ class Dataset:
     @property
     def n_train(self) -> int:
         return len(self.x_train)
-
-
-# ------------------------------------------------------------------------------------------------ loading
-
-def _sklearn(name: str, data: DataSpec) -> Raw:
-    import sklearn.datasets as skd
-
-    loaders = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
-               "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}
-    if name in loaders:
-        x, y = loaders[name](return_X_y=True)
-        return Raw(x, y, None, None, "regression" if name == "diabetes" else "classification")
-    if name == "moons":
-        x, y = skd.make_moons(data.n_samples, noise=0.2 if data.noise is None else data.noise, random_state=data.seed)
-        return Raw(x, y, None, None, "classification")
-    if name == "blobs":
-        x, y = skd.make_blobs(data.n_samples, n_features=data.n_features, centers=data.n_classes,
-                              random_state=data.seed)
-        return Raw(x, y, None, None, "classification")
-    x, y = skd.make_regression(data.n_samples, n_features=data.n_features,
-                               noise=10.0 if data.noise is None else data.noise, random_state=data.seed)
-    return Raw(x, y, None, None, "regression")
-
-
-def _mnist1d() -> Raw:
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    made = make_dataset(get_dataset_args())  # the standard 4000 / 1000 split, generated locally
-    return Raw(made["x"], made["y"], made["x_test"], made["y_test"], "classification")
-
-
-def load_raw(data: DataSpec) -> Raw:
-    if data.dataset == "mnist1d":
-        return _mnist1d()
-    if data.dataset == "csv":
-        return data_files.read_csv(data)
-    if data.dataset == "npz":
-        return data_files.read_npz(data)
-    return _sklearn(data.dataset, data)
 
 
 # ---------------------------------------------------------------------------------------------- splitting

@@ -21,7 +21,7 @@ from harness.core import registry, shapes
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import as_tuple
 
-_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _dense(layer, info) -> int:
@@ -38,14 +38,14 @@ def _conv(layer, info) -> int:
 def _recurrent(layer, info) -> int:
     # (T, features): per step x_t (features,) @ (features, gates * units) and h (units,) @ (units, gates * units)
     steps, features = info.input_shape
-    return 2 * steps * _GATES[layer.type] * layer.units * (features + layer.units)
+    return 2 * steps * GATES[layer.type] * layer.units * (features + layer.units)
 
 
 def _free(layer, info) -> int:
     return 0
 
 
-_RULES = {"dense": _dense, "conv1d": _conv, "conv2d": _conv,
+RULES = {"dense": _dense, "conv1d": _conv, "conv2d": _conv,
           "simple_rnn": _recurrent, "lstm": _recurrent, "gru": _recurrent,
           **dict.fromkeys(("embedding", "dropout", "activation", "flatten", "reshape", "batch_normalization",
                            "max_pool1d", "average_pool1d", "max_pool2d", "average_pool2d",
@@ -58,7 +58,7 @@ def layer_flops(model_spec: ModelSpec) -> list[tuple[int, str, int]]:
 
     Returns: [(index, type, flops)], one entry per layer of `model_spec.layers`, in order.
     """
-    return [(info.index, layer.type, registry.get(_RULES, layer.type, "layer")(layer, info))
+    return [(info.index, layer.type, registry.get(RULES, layer.type, "layer")(layer, info))
             for layer, info in zip(model_spec.layers, shapes.infer(model_spec))]
 
 

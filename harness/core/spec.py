@@ -11,11 +11,11 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from harness.core import guard, registry
-from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, _literal, as_name, brief, positive
+from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, literal_of, as_name, brief, positive
 
-LossName = _literal(registry.LOSSES)
-DatasetName = _literal(registry.DATASETS)
-Framework = _literal(registry.FRAMEWORKS)
+LossName = literal_of(registry.LOSSES)
+DatasetName = literal_of(registry.DATASETS)
+Framework = literal_of(registry.FRAMEWORKS)
 Figure = Literal[tuple(dict.fromkeys(f for figures in registry.COMPARED_FIGURES.values() for f in figures))]
 
 # Upper bounds where a larger value can only be a mistake (each is stated in the error message).

@@ -28,7 +28,7 @@ def as_name(text: str, limit: int = 80) -> str:
     return text if text and text.isprintable() and len(text) <= limit else brief(text, limit)
 
 
-def _literal(table: dict):
+def literal_of(table: dict):
     return Literal[tuple(table)]  # type: ignore[valid-type]
 
 
@@ -43,8 +43,8 @@ def positive(at_most: int = MAX_SIZE):
 PositiveInt = positive()
 # A list field also takes a tuple (Python callers write input_shape=(4,)); its items stay strict.
 TUPLES_TOO = Strict(False)
-Activation = _literal(registry.ACTIVATIONS)
-Initializer = _literal(registry.INITIALIZERS)
+Activation = literal_of(registry.ACTIVATIONS)
+Initializer = literal_of(registry.INITIALIZERS)
 Padding = Literal["valid", "same"]
 
 

@@ -70,7 +70,7 @@ def _legend_label(framework: str, rows: pd.DataFrame) -> str:
     return f"{framework}: mean and 95% CI of {seeds} seeds" if seeds > 1 else f"{framework}: 1 seed"
 
 
-def _use_log_scale(metric: str, values: pd.Series) -> bool:
+def use_log_scale(metric: str, values: pd.Series) -> bool:
     if metric != "loss" or values.empty or values.min() <= 0:
         return False
     return bool(values.max() / values.min() > LOG_SCALE_RATIO)
@@ -111,7 +111,7 @@ def curve_png(history: pd.DataFrame, metric: str, title: str) -> bytes:
         axes[0][0].text(0.5, 0.5, "no finished epochs", ha="center", va="center", transform=axes[0][0].transAxes)
     else:
         axes[0][0].legend(fontsize=8)
-    if _use_log_scale(metric, rows["value"]):
+    if use_log_scale(metric, rows["value"]):
         axes[0][0].set_yscale("log")  # sharey carries it to the other panel
     figure.suptitle(title, parse_math=False)  # a '$' in an experiment's name is text, not TeX
     try:

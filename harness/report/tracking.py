@@ -99,7 +99,7 @@ def check_tracking_uri(uri, field: str = "--tracking-uri") -> str:
 
 
 @contextlib.contextmanager
-def _bounded_http():
+def bounded_http():
     """HTTP_LIMITS in the environment while MLflow logs, unless the user set them; the environment as it was
     afterwards."""
     added = {name: value for name, value in HTTP_LIMITS.items() if name not in os.environ}
@@ -182,7 +182,7 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
     artifacts = _artifacts(loaded)
     # MLflow wraps most store failures in MlflowException; SQLAlchemy, HTTP and file errors can come through bare
     try:
-        with _bounded_http():
+        with bounded_http():
             client = MlflowClient(tracking_uri)
             experiment_id = _experiment_id(client, experiment_name or loaded.manifest["name"], artifact_location)
             return [_log_run(client, experiment_id, run, loaded, artifacts)
