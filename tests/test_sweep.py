@@ -92,7 +92,7 @@ def test_a_worker_killed_mid_run_is_recorded_and_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "worker_command", dying_once)
     lines = []
     raw = {**BASE, "frameworks": ["torch"], "sweep": {"optimizer.learning_rate": [0.1]}}
-    out = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lines.append)
+    out, _ = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lines.append)
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["status"]) == ["ok"] and list(summary["attempts"]) == [2]
     assert any("worker process died (exit status -9)" in line and "retrying (attempt 2 of 3)" in line
@@ -104,7 +104,7 @@ def test_the_metric_is_the_datas_whatever_the_loss(tmp_path):
     metric (a record from before records carried one): the sweep asks the data, not a rule of the loss."""
     raw = {**BASE, "loss": "mse", "frameworks": ["torch"], "training": {"epochs": 1, "batch_size": 16},
            "sweep": {"optimizer.learning_rate": [0.1]}}
-    out = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lambda line: None)
+    out, _ = run_sweep(parse_spec(raw), raw, tmp_path / "out", log=lambda line: None)
     assert "final_val_accuracy" in pd.read_csv(out / "summary.csv")
     [record_path] = (out / "runs").glob("*.json")
     record = json.loads(record_path.read_text())
@@ -162,7 +162,7 @@ def test_local_and_ray_executors_give_identical_final_metrics(tmp_path):
     figures = ["final_train_loss", "final_val_loss", "test_loss", "test_accuracy"]
     tables = {}
     for executor in ("local", "ray"):
-        out = run_sweep(spec, raw, tmp_path / executor, executor=executor, jobs=2, threads=1, log=lambda line: None)
+        out, _ = run_sweep(spec, raw, tmp_path / executor, executor=executor, jobs=2, threads=1, log=lambda line: None)
         summary = pd.read_csv(out / "summary.csv").sort_values(["key"]).reset_index(drop=True)
         assert len(summary) == 8 and (summary["status"] == "ok").all()
         tables[executor] = summary

@@ -229,8 +229,8 @@ def scaling_table(table: pd.DataFrame) -> pd.DataFrame:
     return wide.map(lambda value: _number(value, 0))
 
 
-def write_bench(out: Path, records: list[dict], facts: dict) -> Path:
-    """Writes bench.csv, summary.csv, bench.json, bench.md and the plots into `out`; returns `out`."""
+def write_bench(out: Path, records: list[dict], facts: dict) -> pd.DataFrame:
+    """Writes bench.csv, summary.csv, bench.json, bench.md and the plots into `out`; returns summary.csv's table."""
     from harness.bench.plots import scaling_plot, throughput_plot
 
     out = Path(out)
@@ -247,14 +247,4 @@ def write_bench(out: Path, records: list[dict], facts: dict) -> Path:
     if axis:
         scaling_plot(table, axis, out / "bench_scaling.png")
     atomic.write_text(out / "bench.md", render_markdown(table, facts))
-    return out
-
-
-def rewrite(out) -> Path:
-    """Renders the tables and plots again from the stored run records and bench.json (no measuring)."""
-    import json
-
-    out = Path(out)
-    records = [json.loads(path.read_text()) for path in (out / "runs").glob("*.json")]
-    records.sort(key=lambda record: record.get("order", 0))
-    return write_bench(out, records, json.loads((out / "bench.json").read_text()))
+    return table

@@ -129,8 +129,9 @@ RUN_FILES = r"[a-z_]+-[a-z_]+-point\d+-round\d+\.json"  # the names this module 
 
 
 def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str], None] = print,
-              command: str = "", allow_large: bool = False) -> Path:
+              command: str = "", allow_large: bool = False) -> tuple:
     """Measures every (round, sweep point, framework, mode) one after another and writes the bench folder.
+    Returns the folder and its summary table (one row per run, rounds pooled).
 
     Rounds interleave: each round measures every (point, framework, mode) once, in a fresh process, so slow drifts
     of the machine's speed fall on all of them alike; the report pools a run's samples over the rounds."""
@@ -171,7 +172,7 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
     facts = {"spec": spec_dump(spec), "settings": {**asdict(settings), "device_resolved": device},
              "machine": manifest.machine(), "git_commit": manifest.git_commit(), "command": command,
              "cpu_count": os.cpu_count(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    return write_bench(out, records, facts)
+    return out, write_bench(out, records, facts)
 
 
 def _finished_line(framework: str, mode: str, record: dict) -> str:

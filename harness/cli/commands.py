@@ -19,17 +19,16 @@ def analysis_of(args, current: dict) -> dict:
 
 
 def _run_sweep(spec, args) -> int:
-    import pandas as pd
-
     from harness.core.overrides import spec_dump, with_overrides
     from harness.sweep.run import run_sweep
 
     spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults)
-    out = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs, retries=args.retries,
-                    force=args.force, address=args.address, threads=args.threads, allow_large=args.allow_large)
+    out, summary = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs,
+                             retries=args.retries, force=args.force, address=args.address, threads=args.threads,
+                             allow_large=args.allow_large)
     print("\n" + (out / "sweep_report.md").read_text().split("## Against")[0].strip())
     print(f"\nreport: {out / 'sweep_report.md'}")
-    return 0 if (pd.read_csv(out / "summary.csv")["status"] != "failed").all() else 1
+    return 0 if (summary["status"] != "failed").all() else 1
 
 
 RAY_ADDRESS = re.compile(r"auto|(ray://)?[A-Za-z0-9_.-]{1,253}(:[0-9]{1,5})?|(ray://)?\[[0-9A-Fa-f:]{2,45}\](:[0-9]{1,5})?")
@@ -156,8 +155,6 @@ def cmd_compare(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import pandas as pd
-
     from harness.bench.run import run_bench
     from harness.bench.settings import Settings, parse_sweep
     from harness.core.validate import load_spec
@@ -169,11 +166,11 @@ def cmd_bench(args) -> int:
                         steps_per_execution=args.steps_per_execution, large_batch=args.large_batch,
                         infer_calls=args.infer_calls, matmul_size=args.matmul_size,
                         sweep=parse_sweep(args.sweep) if args.sweep else None).check()
-    out = run_bench(load_spec(args.spec), settings, args.out, command="harness bench " + " ".join(sys.argv[2:]),
-                    allow_large=args.allow_large)
+    out, summary = run_bench(load_spec(args.spec), settings, args.out,
+                             command="harness bench " + " ".join(sys.argv[2:]), allow_large=args.allow_large)
     print("\n" + (out / "bench.md").read_text().split("![throughput]")[0].strip())
     print(f"\nreport: {out / 'bench.md'}")
-    return 1 if pd.read_csv(out / "summary.csv")["status"].eq("failed").any() else 0
+    return 1 if summary["status"].eq("failed").any() else 0
 
 
 def cmd_report(args) -> int:

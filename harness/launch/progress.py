@@ -18,7 +18,10 @@ def parse_epoch_line(text: str) -> dict:
     return {key: value for key, value in match.groupdict().items() if value is not None}
 
 
-def live_wanted(stream=sys.stdout) -> bool:
+def live_wanted(stream=None) -> bool:
+    """Whether to draw the live table: on a terminal, outside CI. sys.stdout is looked up at each call (a default
+    bound at import would keep the stream of whoever imported this module first)."""
+    stream = sys.stdout if stream is None else stream
     return stream.isatty() and not os.environ.get("CI")
 
 

@@ -4,6 +4,7 @@ each in a fresh worker process by default, and writes the tables, manifest and r
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -12,6 +13,7 @@ import numpy as np
 from harness.core import atomic, data, folders, init, resources
 from harness.results import manifest, store, tables
 from harness.results.load import load_results, read_manifest
+from harness.results.tables import Results
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump, with_overrides
 from harness.jobs.job import Job
@@ -72,9 +74,10 @@ def planned_runs(spec: Spec) -> list[dict]:
 RERUN_FAILED = "A rerun (--force) of"
 
 
-def rebuild(out: Path) -> None:
+def rebuild(out: Path) -> Results:
     """history.csv, summary.csv, the manifest's per-framework facts and the reports, from the stored runs of the
-    runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver."""
+    runs the manifest plans: what a finished `run` writes, and what makes a folder whole after a killed driver.
+    Returns the folder's `Results`, as the checks read them back (the tables are read once)."""
     from harness.report.write import write_report
 
     facts = read_manifest(out / "manifest.json")
@@ -90,12 +93,14 @@ def rebuild(out: Path) -> None:
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
         try:
-            load_results(staging)
+            checked = load_results(staging)
         except SpecError as error:
             raise SpecError(str(out / "runs"), "the stored runs do not make valid tables: "
                                                + str(error).replace(str(staging), str(out))) from None
     _write_tables(out, history, summary, facts)
-    write_report(out)
+    loaded = replace(checked, out_dir=out)
+    write_report(loaded)
+    return loaded
 
 
 def _write_tables(out: Path, history, summary, facts: dict) -> None:
@@ -141,8 +146,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
     trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, tensorboard, log)
-    rebuild(out)
-    return load_results(out), trained
+    return rebuild(out), trained
 
 
 def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, tensorboard: bool,

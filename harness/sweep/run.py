@@ -136,8 +136,8 @@ def _record_tables(point, key: str, record: dict, metric: str) -> tuple[pd.DataF
 
 def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", jobs: int = 1, retries: int = 2,
               force: bool = False, address=None, threads=None, allow_large: bool = False,
-              log: Callable[[str], None] = print) -> Path:
-    """Runs the sweep into `out_dir` (default results/<name>/); returns the folder."""
+              log: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
+    """Runs the sweep into `out_dir` (default results/<name>/); returns the folder and its summary table."""
     if jobs < 1 or retries < 0:
         raise SpecError("--jobs" if jobs < 1 else "--retries", f"expected a positive count; received {jobs}, {retries}")
     if executor not in ("local", "ray"):
@@ -162,4 +162,4 @@ def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", j
     from harness.sweep.report import write_sweep_report
 
     write_sweep_report(out)
-    return out
+    return out, summary
