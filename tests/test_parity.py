@@ -47,9 +47,9 @@ import pytest
 import yaml
 
 from conftest import SEED
+from harness.cli import main
 from harness.core import data, init, registry, shapes, validate
 from harness.jobs import frameworks, trace as parity
-from harness.cli.commands import main
 from harness.parity.compare import compare
 from harness.parity.run import run_parity
 
