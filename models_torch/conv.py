@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.core.shapes import same_padding
 from harness.core.spec_layers import as_tuple
-from models_torch.layers import Block, activation, assign, to_numpy
+from models_torch.base import Block, activation, assign, to_numpy
 
 
 def _pad_arguments(spatial, kernel, strides, dilation, padding) -> tuple[int, ...]:

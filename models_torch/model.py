@@ -12,18 +12,8 @@ import torch
 from torch import nn
 
 from harness.core import registry, shapes
-from models_torch.conv import Conv, GlobalPool, Pool
-from models_torch.layers import Activation, BatchNormalization, Dense, Dropout, Embedding, Flatten, Reshape
-from models_torch.recurrent import Recurrent
+from models_torch.layers import LAYERS
 from models_torch.weights_file import read_state_dict
-
-LAYERS = {
-    "dense": Dense, "activation": Activation, "dropout": Dropout, "flatten": Flatten, "reshape": Reshape,
-    "batch_normalization": BatchNormalization, "embedding": Embedding, "conv1d": Conv, "conv2d": Conv,
-    "max_pool1d": Pool, "average_pool1d": Pool, "max_pool2d": Pool, "average_pool2d": Pool,
-    "global_average_pool1d": GlobalPool, "global_max_pool1d": GlobalPool, "global_average_pool2d": GlobalPool,
-    "global_max_pool2d": GlobalPool, "simple_rnn": Recurrent, "lstm": Recurrent, "gru": Recurrent,
-}
 
 
 def _to_first(x):  # (N, *spatial, C) -> (N, C, *spatial)

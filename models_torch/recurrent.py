@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models_torch.layers import Block, assign, to_numpy
+from models_torch.base import Block, assign, to_numpy
 
 _MODULES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
