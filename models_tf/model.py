@@ -7,7 +7,7 @@ import numpy as np
 
 from harness.core import registry
 from models_tf.layers import LAYERS
-from models_tf.weights_file import read_weights_file
+from models_tf.weights_file import load_weights_file
 
 
 @contextlib.contextmanager
@@ -55,5 +55,4 @@ def save_weights(model: keras.Sequential, path) -> None:
 def load_weights(model: keras.Sequential, path) -> None:
     """A Keras weights file, checked with h5py first (models_tf.weights_file): a damaged or foreign file is one
     SpecError line, not an error from inside Keras."""
-    read_weights_file(path)
-    model.load_weights(str(path))
+    load_weights_file(model, path)

@@ -76,6 +76,12 @@ def read_weights_file(path, field: str = "--weights") -> dict[str, tuple]:
                                f"({_first_line(error)})") from None
 
 
+def load_weights_file(model, path, field: str = "--weights") -> None:
+    """Loads a Keras .weights.h5 file into the model once `read_weights_file` has checked it."""
+    read_weights_file(path, field)
+    model.load_weights(str(path))
+
+
 def weights_file_layout(model) -> list[tuple[str, int, str, tuple]]:
     """(dataset path in the model's .weights.h5 file, layer index, weight name, shape) of every weight, in
     get_weights() order. Keras names the file's entries after layer classes ('layers/dense_1/vars/0'), so a copy

@@ -13,7 +13,7 @@ from torch import nn
 
 from harness.core import registry, shapes
 from models_torch.layers import LAYERS
-from models_torch.weights_file import read_state_dict
+from models_torch.weights_file import load_weights_file
 
 
 def _to_first(x):  # (N, *spatial, C) -> (N, C, *spatial)
@@ -107,4 +107,4 @@ def save_weights(model: SpecModel, path) -> None:
 
 def load_weights(model: SpecModel, path) -> None:
     """A torch state dict file, read by models_torch.weights_file (zip archives only, weights_only unpickling)."""
-    model.load_state_dict(read_state_dict(path))
+    load_weights_file(model, path)

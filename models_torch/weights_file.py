@@ -70,7 +70,7 @@ def _check_state(state, name: str, field: str) -> None:
                                    f"{value.dtype}{layout}")
 
 
-def read_state_dict(path, field: str = "--weights") -> dict:
+def _read_state_dict(path, field: str = "--weights") -> dict:
     """The file's state dict {name: tensor}, after every check above."""
     path = guard.check_file(path, field, "weights")
     _check_archive(path, field)
@@ -80,8 +80,13 @@ def read_state_dict(path, field: str = "--weights") -> dict:
 
 
 def read_weights_file(path, field: str = "--weights") -> dict[str, tuple]:
-    """{tensor name: shape} of a torch weights file, checked as `read_state_dict` does."""
-    return {key: tuple(value.shape) for key, value in read_state_dict(path, field).items()}
+    """{tensor name: shape} of a torch weights file, checked as `_read_state_dict` does."""
+    return {key: tuple(value.shape) for key, value in _read_state_dict(path, field).items()}
+
+
+def load_weights_file(model, path, field: str = "--weights") -> None:
+    """Loads a torch weights file into the model, read only after every check above (`_read_state_dict`)."""
+    model.load_state_dict(_read_state_dict(path, field))
 
 
 def weights_file_layout(model) -> list[tuple[str, int, str, tuple]]:
