@@ -18,9 +18,9 @@ if keras.backend.backend() != "torch":
     raise RuntimeError(f"Keras was imported with the {keras.backend.backend()} backend before models_keras_torch; "
                        f"it needs a fresh process")
 
-from models_tf.model import (build_model, count_params, get_weights, load_weights, save_weights,  # noqa: E402
-                             set_weights)
-from models_tf.train import Trainer, make_trainer, optimizer_arguments  # noqa: E402
+from models_tf.model import build_model, count_params, get_weights, load_weights, save_weights, set_weights  # noqa: E402
+from models_tf.optimizers import optimizer_arguments  # noqa: E402
+from models_tf.train import Trainer, make_trainer  # noqa: E402
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
            "load_weights", "optimizer_arguments", "save_weights", "set_weights", "versions"]

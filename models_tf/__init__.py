@@ -11,9 +11,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 
-from models_tf.model import (build_model, count_params, get_weights, load_weights, save_weights,  # noqa: E402
-                             set_weights)
-from models_tf.train import Trainer, make_trainer, optimizer_arguments  # noqa: E402
+from models_tf.model import build_model, count_params, get_weights, load_weights, save_weights, set_weights  # noqa: E402
+from models_tf.optimizers import optimizer_arguments  # noqa: E402
+from models_tf.train import Trainer, make_trainer  # noqa: E402
 from models_tf.weights_file import read_weights_file, weights_file_layout  # noqa: E402
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",

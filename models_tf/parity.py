@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from models_tf.model import precision
-from models_tf.train import _loss_arguments, optimizer_arguments
+from models_tf.optimizers import keras_exact_arguments
+from models_tf.train import loss_arguments
 
 
 def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
@@ -24,10 +25,13 @@ def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
 class ParityTrainer:
     """Stock Keras optimizer and loss; the dropout layers named in `masks` apply x * mask / (1 - rate)."""
 
-    def __init__(self, spec, model, target, dtype: str):
+    def __init__(self, spec, model, target, dtype: str, trainable: list[bool]):
+        # `trainable` (which canonical weights train) is not needed here: Keras' trainable_variables are exactly
+        # those weights, in get_weights() order, so the tape's gradients already are the canonical ones. It is
+        # taken so that both adapters' trainers have one signature (torch has to pick them out of its parameters).
         self.model = model
-        optimizer_class, kwargs = optimizer_arguments(spec.optimizer)
-        loss_class, loss_kwargs = _loss_arguments(spec.loss, target)
+        optimizer_class, kwargs = keras_exact_arguments(spec.optimizer)
+        loss_class, loss_kwargs = loss_arguments(spec.loss, target)
         with precision(dtype):
             self.optimizer = optimizer_class(**kwargs)
             self.loss = loss_class(**loss_kwargs)
@@ -56,7 +60,7 @@ class ParityTrainer:
 
 def make_parity_trainer(spec, model, target, dtype: str, trainable: list[bool]) -> ParityTrainer:
     """`trainable` marks the canonical weights that train; Keras' trainable_variables are exactly those."""
-    return ParityTrainer(spec, model, target, dtype)
+    return ParityTrainer(spec, model, target, dtype, trainable)
 
 
 def optimizer_convention() -> str:

@@ -9,64 +9,42 @@ import keras
 import numpy as np
 
 from harness.core import registry
+from models_tf.optimizers import optimizer_arguments
 
-# Arguments every Keras optimizer takes; set to "off" explicitly so that no Keras default applies silently.
-_BASE = dict(clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
-             ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None)
-
-
-def _sgd(o):
-    return keras.optimizers.SGD, dict(learning_rate=o.learning_rate, momentum=o.momentum, nesterov=o.nesterov,
-                                      weight_decay=None, **_BASE)
+_REDUCTION = "sum_over_batch_size"  # = mean over the batch, torch's "mean"
 
 
-def _adam(o):
-    return keras.optimizers.Adam, dict(learning_rate=o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2,
-                                       epsilon=o.epsilon, amsgrad=o.amsgrad, weight_decay=None, **_BASE)
-
-
-def _adamw(o):
-    return keras.optimizers.AdamW, dict(learning_rate=o.learning_rate, weight_decay=o.weight_decay, beta_1=o.beta_1,
-                                        beta_2=o.beta_2, epsilon=o.epsilon, amsgrad=o.amsgrad, **_BASE)
-
-
-def _rmsprop(o):
-    return keras.optimizers.RMSprop, dict(learning_rate=o.learning_rate, rho=o.rho, momentum=o.momentum,
-                                          epsilon=o.epsilon, centered=o.centered, weight_decay=None, **_BASE)
-
-
-def _adagrad(o):
-    return keras.optimizers.Adagrad, dict(learning_rate=o.learning_rate,
-                                          initial_accumulator_value=o.initial_accumulator_value,
-                                          epsilon=o.epsilon, weight_decay=None, **_BASE)
-
-
-OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
-
-
-def optimizer_arguments(optimizer_spec, native: bool = False):
-    """(optimizer class, keyword arguments) for the spec's optimizer. native: only the hyperparameters the spec
-    states, so that the framework's own defaults fill the rest (what a naive port does)."""
-    optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
-    if native:
-        stated = {field for field in optimizer_spec.model_fields_set}
-        kwargs = {name: value for name, value in kwargs.items() if name in stated}
-    return optimizer_class, kwargs
-
-
-def _loss_arguments(loss: str, target):
-    reduction = "sum_over_batch_size"  # = mean over the batch, torch's "mean"
-    if loss == "categorical_crossentropy" and target.label_format == "sparse":
+def _categorical_crossentropy(target):
+    if target.label_format == "sparse":
         return keras.losses.SparseCategoricalCrossentropy, dict(from_logits=False, ignore_class=None,
-                                                                reduction=reduction, axis=-1)
-    if loss == "categorical_crossentropy":
-        return keras.losses.CategoricalCrossentropy, dict(from_logits=False, label_smoothing=0.0, axis=-1,
-                                                          reduction=reduction)
-    if loss == "binary_crossentropy":
-        return keras.losses.BinaryCrossentropy, dict(from_logits=False, label_smoothing=0.0, axis=-1,
-                                                     reduction=reduction)
-    table = {"mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError}
-    return registry.get(table, loss, "loss"), dict(reduction=reduction)
+                                                                reduction=_REDUCTION, axis=-1)
+    return keras.losses.CategoricalCrossentropy, dict(from_logits=False, label_smoothing=0.0, axis=-1,
+                                                      reduction=_REDUCTION)
+
+
+def _binary_crossentropy(target):
+    return keras.losses.BinaryCrossentropy, dict(from_logits=False, label_smoothing=0.0, axis=-1,
+                                                 reduction=_REDUCTION)
+
+
+def _mse(target):
+    return keras.losses.MeanSquaredError, dict(reduction=_REDUCTION)
+
+
+def _mae(target):
+    return keras.losses.MeanAbsoluteError, dict(reduction=_REDUCTION)
+
+
+# spec loss name -> target -> (Keras loss class, keyword arguments). The cross-entropies take the model's
+# softmax/sigmoid output, from which Keras recovers the logits (the tag its activations leave, models_tf.base).
+LOSSES = {"categorical_crossentropy": _categorical_crossentropy, "binary_crossentropy": _binary_crossentropy,
+          "mse": _mse, "mae": _mae}
+
+
+def loss_arguments(loss: str, target):
+    """(Keras loss class, keyword arguments) for the spec's loss name; the labels' format (target.label_format)
+    picks the sparse or the one-hot categorical cross-entropy."""
+    return registry.get(LOSSES, loss, "loss")(target)
 
 
 def _metric(target):
@@ -87,7 +65,7 @@ class Trainer:
         self.model, self.target = model, target
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
-        loss_class, self.loss_kwargs = _loss_arguments(spec.loss, target)
+        loss_class, self.loss_kwargs = loss_arguments(spec.loss, target)
         self.eval_batch_size = spec.training.eval_batch_size
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.
         self.compile_arguments = dict(run_eagerly=False, steps_per_execution=1, jit_compile=False,

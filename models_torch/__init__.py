@@ -2,12 +2,12 @@
 
 import torch
 
-from models_torch.model import (SpecModel, build_model, count_params, get_weights, load_weights, save_weights,
-                                set_weights)
-from models_torch.train import Trainer, make_trainer, optimizer_arguments
+from models_torch.model import build_model, count_params, get_weights, load_weights, save_weights, set_weights
+from models_torch.optimizers import optimizer_arguments
+from models_torch.train import Trainer, make_trainer
 from models_torch.weights_file import read_weights_file, weights_file_layout
 
-__all__ = ["SpecModel", "Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
+__all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
            "load_weights", "optimizer_arguments", "read_weights_file", "save_weights", "set_weights", "versions",
            "weights_file_layout"]
 

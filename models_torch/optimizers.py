@@ -1,4 +1,5 @@
-"""PyTorch optimizers that run the Keras 3 update rules exactly, for parity mode.
+"""PyTorch optimizers from the spec: stock torch.optim for training (`optimizer_arguments`), and optimizers that
+run the Keras 3 update rules exactly, for parity mode (`keras_exact_arguments`). The twin of models_tf/optimizers.py.
 
 Stock torch.optim cannot reproduce Keras Adam, AdamW and RMSprop at any setting: Keras adds epsilon to sqrt(v)
 before Adam's bias correction, and inside the square root in RMSprop and Adagrad; torch does neither (see
@@ -212,35 +213,82 @@ class KerasAdagrad(_KerasOptimizer):
         param.sub_((grad * group["lr"]).div_(_sqrt(accumulator + group["eps"])))
 
 
-# Every constructor argument is passed; weight decay is decoupled (Keras' optimizer weight_decay) and only AdamW has it.
+# Every constructor argument is passed, so no PyTorch default can leak in (tests compare with the signatures).
 def _sgd(o):
-    return KerasSGD, dict(lr=o.learning_rate, momentum=o.momentum, nesterov=o.nesterov, weight_decay=0.0)
+    return torch.optim.SGD, dict(lr=o.learning_rate, momentum=o.momentum, dampening=0.0, weight_decay=0.0,
+                                 nesterov=o.nesterov, maximize=False, foreach=None, differentiable=False, fused=None)
 
 
 def _adam(o):
-    return KerasAdam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, amsgrad=o.amsgrad,
-                           weight_decay=0.0)
+    return torch.optim.Adam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, weight_decay=0.0,
+                                  amsgrad=o.amsgrad, foreach=None, maximize=False, capturable=False,
+                                  differentiable=False, fused=None, decoupled_weight_decay=False)
 
 
 def _adamw(o):
-    return KerasAdam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, amsgrad=o.amsgrad,
-                           weight_decay=o.weight_decay)
+    return torch.optim.AdamW, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon,
+                                   weight_decay=o.weight_decay, amsgrad=o.amsgrad, maximize=False, foreach=None,
+                                   capturable=False, differentiable=False, fused=None)
 
 
 def _rmsprop(o):
-    return KerasRMSprop, dict(lr=o.learning_rate, alpha=o.rho, eps=o.epsilon, momentum=o.momentum,
-                              centered=o.centered, weight_decay=0.0)
+    return torch.optim.RMSprop, dict(lr=o.learning_rate, alpha=o.rho, eps=o.epsilon, weight_decay=0.0,
+                                     momentum=o.momentum, centered=o.centered, capturable=False, foreach=None,
+                                     maximize=False, differentiable=False)
 
 
 def _adagrad(o):
-    return KerasAdagrad, dict(lr=o.learning_rate, initial_accumulator_value=o.initial_accumulator_value,
-                              eps=o.epsilon, weight_decay=0.0)
+    return torch.optim.Adagrad, dict(lr=o.learning_rate, lr_decay=0.0, weight_decay=0.0,
+                                     initial_accumulator_value=o.initial_accumulator_value, eps=o.epsilon,
+                                     foreach=None, maximize=False, differentiable=False, fused=None)
 
+
+# spec field -> torch argument, where the names differ
+_TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps", "rho": "alpha", "beta_1": "betas", "beta_2": "betas"}
 
 OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
 
 
+def optimizer_arguments(optimizer_spec, native: bool = False):
+    """(optimizer class, keyword arguments) for the spec's optimizer. native: only the hyperparameters the spec
+    states, so that the framework's own defaults fill the rest (what a naive port does)."""
+    optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+    if native:
+        stated = {_TORCH_NAMES.get(field, field) for field in optimizer_spec.model_fields_set}
+        kwargs = {name: value for name, value in kwargs.items() if name in stated}
+    return optimizer_class, kwargs
+
+
+# Every constructor argument is passed; weight decay is decoupled (Keras' optimizer weight_decay) and only AdamW has it.
+def _exact_sgd(o):
+    return KerasSGD, dict(lr=o.learning_rate, momentum=o.momentum, nesterov=o.nesterov, weight_decay=0.0)
+
+
+def _exact_adam(o):
+    return KerasAdam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, amsgrad=o.amsgrad,
+                           weight_decay=0.0)
+
+
+def _exact_adamw(o):
+    return KerasAdam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, amsgrad=o.amsgrad,
+                           weight_decay=o.weight_decay)
+
+
+def _exact_rmsprop(o):
+    return KerasRMSprop, dict(lr=o.learning_rate, alpha=o.rho, eps=o.epsilon, momentum=o.momentum,
+                              centered=o.centered, weight_decay=0.0)
+
+
+def _exact_adagrad(o):
+    return KerasAdagrad, dict(lr=o.learning_rate, initial_accumulator_value=o.initial_accumulator_value,
+                              eps=o.epsilon, weight_decay=0.0)
+
+
+KERAS_EXACT_OPTIMIZERS = {"sgd": _exact_sgd, "adam": _exact_adam, "adamw": _exact_adamw, "rmsprop": _exact_rmsprop,
+                          "adagrad": _exact_adagrad}
+
+
 def keras_exact_arguments(optimizer_spec):
     """(Keras-exact optimizer class, keyword arguments) for the spec's optimizer; the parity-mode counterpart of
-    models_torch.train.optimizer_arguments."""
-    return registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
+    `optimizer_arguments`."""
+    return registry.get(KERAS_EXACT_OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)

@@ -8,7 +8,7 @@ import torch
 
 from models_torch.model import get_weights
 from models_torch.optimizers import keras_exact_arguments
-from models_torch.train import LOSSES
+from models_torch.train import loss_arguments
 
 
 def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
@@ -20,7 +20,7 @@ def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
     return [output.numpy() for output in outputs]
 
 
-def canonical_gradients(model, trainable: list[bool]) -> list[np.ndarray]:
+def _canonical_gradients(model, trainable: list[bool]) -> list[np.ndarray]:
     """The parameters' gradients in the canonical layout, trainable weights only.
 
     A copy of the model holds the gradients in place of the values, so the one weight mapping serves both;
@@ -38,7 +38,7 @@ class ParityTrainer:
         self.model, self.trainable = model, trainable
         optimizer_class, kwargs = keras_exact_arguments(spec.optimizer)
         self.optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], **kwargs)
-        self.loss_fn, self.on_logits, _ = LOSSES[spec.loss]
+        self.loss_fn, self.on_logits, _ = loss_arguments(spec.loss, target)
 
     def step(self, x: np.ndarray, y: np.ndarray, masks: dict) -> tuple[float, list[np.ndarray]]:
         """One update. Returns the pre-update loss (penalty included) and the gradients, canonical layout."""
@@ -48,7 +48,7 @@ class ParityTrainer:
         raw = self.model(torch.from_numpy(x), logits=self.on_logits, masks=shared)
         loss = self.loss_fn(raw, torch.from_numpy(y)) + self.model.penalty()
         loss.backward()
-        gradients = canonical_gradients(self.model, self.trainable)
+        gradients = _canonical_gradients(self.model, self.trainable)
         self.optimizer.step()
         return loss.item(), gradients
 

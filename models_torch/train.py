@@ -4,6 +4,7 @@ Reported numbers follow the Keras convention so the two columns mean the same th
 sample-weighted mean of the per-batch losses computed before each update, regularization penalty included.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -11,78 +12,27 @@ import torch
 import torch.nn.functional as F
 
 from harness.core import registry
+from models_torch.optimizers import optimizer_arguments
 
-
-# Every constructor argument is passed, so no PyTorch default can leak in (tests compare with the signatures).
-def _sgd(o):
-    return torch.optim.SGD, dict(lr=o.learning_rate, momentum=o.momentum, dampening=0.0, weight_decay=0.0,
-                                 nesterov=o.nesterov, maximize=False, foreach=None, differentiable=False, fused=None)
-
-
-def _adam(o):
-    return torch.optim.Adam, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon, weight_decay=0.0,
-                                  amsgrad=o.amsgrad, foreach=None, maximize=False, capturable=False,
-                                  differentiable=False, fused=None, decoupled_weight_decay=False)
-
-
-def _adamw(o):
-    return torch.optim.AdamW, dict(lr=o.learning_rate, betas=(o.beta_1, o.beta_2), eps=o.epsilon,
-                                   weight_decay=o.weight_decay, amsgrad=o.amsgrad, maximize=False, foreach=None,
-                                   capturable=False, differentiable=False, fused=None)
-
-
-def _rmsprop(o):
-    return torch.optim.RMSprop, dict(lr=o.learning_rate, alpha=o.rho, eps=o.epsilon, weight_decay=0.0,
-                                     momentum=o.momentum, centered=o.centered, capturable=False, foreach=None,
-                                     maximize=False, differentiable=False)
-
-
-def _adagrad(o):
-    return torch.optim.Adagrad, dict(lr=o.learning_rate, lr_decay=0.0, weight_decay=0.0,
-                                     initial_accumulator_value=o.initial_accumulator_value, eps=o.epsilon,
-                                     foreach=None, maximize=False, differentiable=False, fused=None)
-
-
-# spec field -> torch argument, where the names differ
-_TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps", "rho": "alpha", "beta_1": "betas", "beta_2": "betas"}
-
-OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
-
-
-def optimizer_arguments(optimizer_spec, native: bool = False):
-    """(optimizer class, keyword arguments) for the spec's optimizer. native: only the hyperparameters the spec
-    states, so that the framework's own defaults fill the rest (what a naive port does)."""
-    optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
-    if native:
-        stated = {_TORCH_NAMES.get(field, field) for field in optimizer_spec.model_fields_set}
-        kwargs = {name: value for name, value in kwargs.items() if name in stated}
-    return optimizer_class, kwargs
-
-
-# Losses on the model's logits when the output is softmax/sigmoid (Keras takes the same logits path internally).
-def _cce(out, y):
-    return F.cross_entropy(out, y, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0)
-
-
-def _bce(out, y):
-    return F.binary_cross_entropy_with_logits(out, y, weight=None, reduction="mean", pos_weight=None)
-
-
-def _mse(out, y):
-    return F.mse_loss(out, y, reduction="mean")  # shapes are equal, (B, units): no broadcasting
-
-
-def _mae(out, y):
-    return F.l1_loss(out, y, reduction="mean")
-
-
-# name -> (function, takes logits?, what it is in torch terms, for the manifest)
+# name -> (loss(raw, y), every argument but the tensors bound; takes logits?; what it is, for the manifest). The
+# cross-entropies take the model's logits when the output is softmax/sigmoid (Keras takes the same logits path
+# internally); mse and mae take the output, of the labels' shape (B, units): no broadcasting.
 LOSSES = {
-    "categorical_crossentropy": (_cce, True, "F.cross_entropy on logits (the last layer before its softmax)"),
-    "binary_crossentropy": (_bce, True, "F.binary_cross_entropy_with_logits (the last layer before its sigmoid)"),
-    "mse": (_mse, False, "F.mse_loss on the model output"),
-    "mae": (_mae, False, "F.l1_loss on the model output"),
+    "categorical_crossentropy": (
+        functools.partial(F.cross_entropy, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0),
+        True, "F.cross_entropy on logits (the last layer before its softmax)"),
+    "binary_crossentropy": (
+        functools.partial(F.binary_cross_entropy_with_logits, weight=None, reduction="mean", pos_weight=None),
+        True, "F.binary_cross_entropy_with_logits (the last layer before its sigmoid)"),
+    "mse": (functools.partial(F.mse_loss, reduction="mean"), False, "F.mse_loss on the model output"),
+    "mae": (functools.partial(F.l1_loss, reduction="mean"), False, "F.l1_loss on the model output"),
 }
+
+
+def loss_arguments(loss: str, target):
+    """(loss function, whether it takes logits, its description) for the spec's loss name. `target` is unused:
+    F.cross_entropy takes integer and one-hot labels alike, where Keras needs two classes."""
+    return registry.get(LOSSES, loss, "loss")
 
 
 def _metric_sum(target, out, y) -> torch.Tensor:
@@ -114,7 +64,7 @@ class Trainer:
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
-        self.loss_fn, self.on_logits, self.loss_description = registry.get(LOSSES, spec.loss, "loss")
+        self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec.loss, target)
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
 
