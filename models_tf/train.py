@@ -92,15 +92,22 @@ class Trainer:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x, batch_size=self.eval_batch_size, verbose=0))
 
+    def execution_settings(self) -> dict:
+        """How the steps run: the Keras compile arguments in force (run_eagerly, steps_per_execution,
+        jit_compile, auto_scale_loss)."""
+        return dict(self.compile_arguments)
+
     def hyperparameters(self) -> dict:
-        """What Keras actually holds, read back from the objects built."""
+        """What Keras actually holds, read back from the objects built. The same keys as the torch adapter's:
+        optimizer and loss ({"class": ..., their config}), layers, and under "framework" what only Keras has
+        (the compile arguments)."""
         optimizer = self.model.optimizer.get_config()
         optimizer["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
         loss = self.model.loss.get_config()
         layers = [{"class": type(layer).__name__, **_layer_config(layer)} for layer in self.model.layers]
         return {"optimizer": {"class": type(self.model.optimizer).__name__, **_plain(optimizer)},
                 "loss": {"class": type(self.model.loss).__name__, **_plain(loss)},
-                "compile": self.compile_arguments, "layers": layers}
+                "layers": layers, "framework": {"compile": self.compile_arguments}}
 
 
 def _layer_config(layer) -> dict:

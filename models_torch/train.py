@@ -114,16 +114,23 @@ class Trainer:
                  for s in range(0, len(x), self.eval_batch_size)]
         return np.concatenate(parts)
 
+    def execution_settings(self) -> dict:
+        """How the steps run: {"compile": whether the model runs through torch.compile}."""
+        return dict(self.execution)
+
     def hyperparameters(self) -> dict:
-        """What PyTorch actually holds, read back from the objects built."""
+        """What PyTorch actually holds, read back from the objects built. The same keys as the Keras adapter's:
+        optimizer and loss ({"class": ..., their settings; a loss is a torch function here}), layers, and under
+        "framework" what only this adapter has (dropout rates, the number of regularized tensors)."""
         group = {k: v for k, v in self.optimizer.param_groups[0].items() if k != "params"}
         dropout = [round(m.p, 6) for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
+        loss_function = self.loss_fn.func
         return {
             "optimizer": {"class": type(self.optimizer).__name__, **{k: _plain(v) for k, v in group.items()}},
-            "loss": {"function": self.loss_description, "reduction": "mean", "label_smoothing": 0.0},
-            "dropout_rates": dropout,
-            "regularized_tensors": len(self.model.penalties),
+            "loss": {"class": f"{loss_function.__module__}.{loss_function.__name__}",
+                     "function": self.loss_description, "reduction": "mean", "label_smoothing": 0.0},
             "layers": [repr(block).replace("\n", " ") for block in self.model.blocks],
+            "framework": {"dropout_rates": dropout, "regularized_tensors": len(self.model.penalties)},
         }
 
 

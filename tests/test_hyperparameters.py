@@ -5,6 +5,7 @@ attributes) or measured numerically, never taken from the adapters' own argument
 """
 
 import inspect
+import json
 import math
 
 import numpy as np
@@ -74,6 +75,23 @@ LOSS_CASES = {
     "mse": ("mse", Target("regression", "dense", "mae", None, 2), dense(2), "MeanSquaredError", {}),
     "mae": ("mae", Target("regression", "dense", "mae", None, 2), dense(2), "MeanAbsoluteError", {}),
 }
+
+# loss name -> the torch function its trainer calls, as hyperparameters() names it ("class")
+TORCH_LOSS_FUNCTIONS = {"categorical_crossentropy": "torch.nn.functional.cross_entropy",
+                        "binary_crossentropy": "torch.nn.functional.binary_cross_entropy_with_logits",
+                        "mse": "torch.nn.functional.mse_loss", "mae": "torch.nn.functional.l1_loss"}
+
+# hyperparameters(): one schema for both frameworks; what only one of them has sits under "framework"
+HYPERPARAMETER_KEYS = {"optimizer", "loss", "layers", "framework"}
+# execution_settings() with no execution asked for: what `harness run` trains with
+DEFAULT_EXECUTION = {"tensorflow": {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+                                    "auto_scale_loss": False},
+                     "torch": {"compile": False}}
+# an execution asked for (harness bench's modes) -> what execution_settings() must then report
+ASKED_EXECUTION = {"tensorflow": ({"jit_compile": True, "steps_per_execution": 4},
+                                  {"run_eagerly": False, "steps_per_execution": 4, "jit_compile": True,
+                                   "auto_scale_loss": False}),
+                   "torch": ({"compile": True}, {"compile": True})}
 
 ACTIVATION_INPUTS = [-3.0, -1.5, -1.0, -0.5, 0.25, 1.0, 2.5]
 # activation -> f(x, parameter), and the parameter value both frameworks must use (the Keras one)
@@ -243,6 +261,8 @@ def test_losses_are_configured_and_computed_alike(adapters, case):
     # Keras on numpy probabilities clips them to [1e-7, 1 - 1e-7]: no effect for logits this small (|z| < 7)
     keras_value = float(keras_loss(labels, _probabilities(loss, raw)))
     torch_trainer = trainers["torch"]
+    assert trainers["tensorflow"].hyperparameters()["loss"]["class"] == keras_class
+    assert torch_trainer.hyperparameters()["loss"]["class"] == TORCH_LOSS_FUNCTIONS[loss]
     assert torch_trainer.on_logits == (loss in registry.CLASSIFICATION_LOSSES)
     torch_value = float(torch_trainer.loss_fn(torch.from_numpy(raw), torch.from_numpy(labels)))
     assert keras_value == pytest.approx(expected, abs=LOSS_TOLERANCE)
@@ -285,3 +305,33 @@ def test_activation_parameters_come_from_the_registry(adapters, monkeypatch, act
     expected = [function(x, unusual) for x in ACTIVATION_INPUTS]
     for name, output in _activation_outputs(adapters, activation).items():
         np.testing.assert_allclose(output, expected, rtol=0, atol=ACTIVATION_TOLERANCE, err_msg=name)
+
+
+def test_hyperparameters_have_one_schema_on_both_sides(adapters):
+    hidden = (dense(5, "relu", kernel_regularizer={"l2": 0.01}), {"type": "dropout", "rate": 0.25})
+    trainers = _trainers(adapters, {"type": "adam"}, hidden=hidden)
+    reported = {name: trainer.hyperparameters() for name, trainer in trainers.items()}
+    for name, settings in reported.items():
+        assert set(settings) == HYPERPARAMETER_KEYS, name
+        assert settings["optimizer"]["class"] == "Adam", name
+        assert isinstance(settings["layers"], list) and len(settings["layers"]) == 3, name
+        assert json.loads(json.dumps(settings)) == settings, f"{name}: not plain JSON"
+    assert reported["tensorflow"]["loss"]["class"] == "SparseCategoricalCrossentropy"
+    assert reported["torch"]["loss"]["class"] == TORCH_LOSS_FUNCTIONS["categorical_crossentropy"]
+    assert reported["tensorflow"]["framework"] == {"compile": DEFAULT_EXECUTION["tensorflow"]}
+    assert reported["torch"]["framework"] == {"dropout_rates": [0.25], "regularized_tensors": 1}
+
+
+@pytest.mark.parametrize("framework", ["tensorflow", "torch"])
+def test_execution_settings_report_how_the_steps_run(adapters, framework):
+    adapter = adapters[framework]
+    spec = make_spec([dense(3, "softmax")])
+    default = adapter.make_trainer(spec, adapter.build_model(spec.model, seed=SEED), CLASSIFICATION_TARGET)
+    assert default.execution_settings() == DEFAULT_EXECUTION[framework]
+    asked, expected = ASKED_EXECUTION[framework]
+    trainer = adapter.make_trainer(spec, adapter.build_model(spec.model, seed=SEED), CLASSIFICATION_TARGET,
+                                   execution=asked)
+    settings = trainer.execution_settings()
+    assert settings == expected
+    settings.clear()  # a copy: the caller cannot change the trainer's settings
+    assert trainer.execution_settings() == expected
