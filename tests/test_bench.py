@@ -129,14 +129,13 @@ def test_an_adapter_without_a_gpu_says_so(torch_adapter):
 @pytest.mark.parametrize("framework, mode", [(f, m) for f in ("tensorflow", "torch") for m in settings.MODES[f]])
 def test_every_mode_reaches_the_trainer(adapters, framework, mode):
     """The execution settings of each mode are what the trainer holds (read back, not assumed)."""
-    from harness.jobs.measure import trainer_execution
     from conftest import dense, make_spec
 
     spec = make_spec([dense(3, "softmax")])
     adapter = adapters[framework]
     trainer = adapter.make_trainer(spec, adapter.build_model(spec.model, seed=0), _target(),
                                    execution=bench.execution(framework, mode, settings.Settings(steps_per_execution=7)))
-    held = trainer_execution(trainer)
+    held = trainer.execution_settings()
     asked = bench.execution(framework, mode, settings.Settings(steps_per_execution=7))
     assert {name: held[name] for name in asked} == asked
     if framework == "tensorflow":

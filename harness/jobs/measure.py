@@ -108,9 +108,4 @@ def measure(job: Job, spec, adapter, log) -> dict:
             "ready_seconds": ready_seconds, "first_step_seconds": first_step_seconds,
             "train_step_seconds": step_seconds, "infer_batch1_seconds": infer_batch1_seconds,
             "infer_large_seconds": infer_large_seconds, "matmul_gflops": matmul_gflops,
-            "execution": trainer_execution(trainer)}
-
-
-def trainer_execution(trainer) -> dict:
-    """How the steps actually ran, read back from the trainer (Keras compile arguments or torch's settings)."""
-    return dict(getattr(trainer, "compile_arguments", None) or getattr(trainer, "execution", {}))
+            "execution": trainer.execution_settings()}
