@@ -58,7 +58,7 @@ def main() -> None:
     # Train the model
     epoch_seconds = []
     start = time.perf_counter()
-    for epoch in range(args.epochs):
+    for _epoch in range(args.epochs):
         epoch_start = time.perf_counter()
         for data, labels in train_loader:
             optimizer.zero_grad()

@@ -25,15 +25,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.core import atomic, data
-from harness.results import manifest
 from harness.bench.run import bench_job, environment, run_bench_job
 from harness.bench.settings import DEFAULT_MODES, MODES, Settings
 from harness.bench.stats import summarize
+from harness.core import atomic, data
 from harness.core.overrides import spec_dump
+from harness.core.validate import load_spec, parse_spec
 from harness.jobs.job import Job
 from harness.launch.local import run_in_subprocess
-from harness.core.validate import load_spec, parse_spec
+from harness.results import manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {"tensorflow": ROOT / "benchmarks" / "notes_keras.py", "torch": ROOT / "benchmarks" / "notes_torch.py"}

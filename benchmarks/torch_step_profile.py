@@ -35,8 +35,8 @@ def main() -> None:
 
     import models_torch
     from harness.core import data, flops
-    from models_torch.bench import matmul_gflops
     from harness.core.validate import load_spec
+    from models_torch.bench import matmul_gflops
 
     models_torch.configure(args.threads, 0)
     spec = load_spec(args.spec)

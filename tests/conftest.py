@@ -15,8 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from harness.core import validate  # noqa: E402
-from harness.core import init
+from harness.core import init, validate  # noqa: E402
 
 THREADS = 1  # tiny models: one thread per framework is fastest and keeps float sums in a fixed order
 SEED = 0

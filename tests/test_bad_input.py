@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import one_error_line, write_spec
+
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

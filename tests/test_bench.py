@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_error_line
 
-from harness.bench import report as bench_report, run as bench, settings, stats as bench_stats
+from harness.bench import report as bench_report
+from harness.bench import run as bench
+from harness.bench import settings
+from harness.bench import stats as bench_stats
 from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import load_spec
-
-from conftest import one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "experiments" / "mlp_mnist1d.yaml"

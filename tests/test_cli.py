@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.launch import local
 from harness.cli import main
+from harness.launch import local
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_MODULES = ("tensorflow", "torch", "keras")
@@ -33,7 +33,8 @@ def _harness(*args, cwd):
 
 
 @pytest.mark.parametrize("code", [
-    "import harness, harness.cli.commands, harness.run.experiment, harness.report.markdown, harness.jobs.train, harness.jobs.execute",
+    "import harness, harness.cli.commands, harness.run.experiment, harness.report.markdown, harness.jobs.train, "
+    "harness.jobs.execute",
     "import harness.bench.run, harness.jobs.measure, harness.bench.report, harness.bench.plots, harness.core.flops",
     "from harness.cli import main\ntry:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass",
     "from harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
@@ -41,7 +42,8 @@ def _harness(*args, cwd):
     "from harness.cli import main\nmain(['validate', 'experiments/mlp_mnist1d.yaml'])",
 ])
 def test_no_framework_is_imported(code):
-    probe = code + f"\nimport sys\nprint('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORK_MODULES}))"
+    probe = code + ("\nimport sys\nprint('LOADED', sorted(m for m in sys.modules "
+                    f"if m.split('.')[0] in {FRAMEWORK_MODULES}))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "LOADED []"

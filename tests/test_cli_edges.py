@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import iris_mlp, one_error_line, write_spec
-from harness.core import resources
+
 from harness.cli import main
+from harness.core import resources
 from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
 

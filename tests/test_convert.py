@@ -20,13 +20,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
-
 from conftest import SEED, dense, forward, one_error_line, write_spec
-from harness.core import init, validate
-from harness.jobs import execute as worker
+
 from harness.cli import main
-from harness.run.convert import convert
+from harness.core import init, validate
 from harness.core.errors import SpecError
+from harness.jobs import execute as worker
+from harness.run.convert import convert
 
 ROOT = Path(__file__).resolve().parent.parent
 # Converted models compute the same function with the same float32 weights: only summation order differs.

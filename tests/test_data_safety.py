@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import iris_mlp, one_error_line, write_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import iris_mlp, one_error_line, write_spec
+from harness.cli import main
 from harness.core import folders
 from harness.launch import local
-from harness.cli import main
 
 IRIS = {**iris_mlp("safety", epochs=2), "frameworks": ["torch"]}
 FAST = ["--in-process", "--threads", "1"]

@@ -1,8 +1,8 @@
 """FLOPs per sample from the spec: hand-computed cases, and PyTorch's own counter on the harness's torch models."""
 
 import pytest
-
 from conftest import dense, make_spec
+
 from harness.core import flops, registry
 
 FLAT = {"type": "flatten"}

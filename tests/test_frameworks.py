@@ -5,8 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from conftest import SEED, dense, forward, make_spec, matched_models, max_weight_difference
+
 from harness.core import data, init, registry, shapes
 
 # Forward outputs: float32 through two small dense layers differ by summation order only, measured <= 2.4e-7 on

@@ -8,12 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import iris_mlp, one_error_line, write_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import iris_mlp, one_error_line, write_spec
-from harness.core import data, data_files, datasets
 from harness.cli import main
+from harness.core import data, data_files, datasets
 from harness.core.errors import SpecError
 from harness.core.validate import parse_spec
 

@@ -1,7 +1,8 @@
 """A results folder against hostile input: every cut, damaged or hand-edited file is one error line and exit
 status 2 from `harness report`, `compare` and `mlflow` (a SpecError from `load_results`), and the reports already
 in the folder stay byte for byte as they were; random damage either renders a report that matches the folder or
-is refused in one line. No training: the folder is made from synthetic worker records by `harness.results.tables.build`."""
+is refused in one line. No training: the folder is made from synthetic worker records by
+`harness.results.tables.build`."""
 
 import contextlib
 import csv
@@ -16,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.core import atomic, folders
-from harness.report.write import write_report
-from harness.results import load as results, tables
 from harness.cli import main
+from harness.core import atomic, folders
 from harness.core.errors import SpecError
+from harness.report.write import write_report
+from harness.results import load as results
+from harness.results import tables
 from harness.sweep.report import write_sweep_report
-
-from conftest import one_error_line
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 REPORTS = ("report.md", "report.html", "report.tex")

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import iris_mlp, one_error_line, write_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import iris_mlp, one_error_line, write_spec
-from harness.core import guard, spec_file
-from harness.sweep import expand as sweep
 from harness.cli import main
+from harness.core import guard, spec_file
 from harness.core.errors import SpecError
-from harness.core.validate import spec_error, load_spec, parse_spec
+from harness.core.validate import load_spec, parse_spec, spec_error
+from harness.sweep import expand as sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = iris_mlp("hostile", 1)

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import SEED, dense, forward, make_spec
+
 from harness.core import registry
 from harness.core.data import Target
 
@@ -107,8 +107,11 @@ REGISTRY_PARAMETERS = {"leaky_relu": ("LEAKY_RELU_NEGATIVE_SLOPE", 0.3), "elu": 
 
 # --------------------------------------------------------------------------------------------- helpers
 
+HIDDEN = (dense(5, "relu"),)
+
+
 def _trainers(adapters, optimizer, loss="categorical_crossentropy", output=None, target=CLASSIFICATION_TARGET,
-              hidden=(dense(5, "relu"),)):
+              hidden=HIDDEN):
     """{framework: Trainer} for a small model, built for real (Keras compiles; torch builds its optimizer)."""
     spec = make_spec([*hidden, output or dense(3, "softmax")], loss=loss, optimizer=optimizer)
     return {name: adapter.make_trainer(spec, adapter.build_model(spec.model, seed=SEED), target)

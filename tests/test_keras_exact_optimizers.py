@@ -10,9 +10,9 @@ import inspect
 
 import numpy as np
 import pytest
+from conftest import SEED
 from pydantic import TypeAdapter
 
-from conftest import SEED
 from harness.core.spec import Optimizer
 
 STEPS = 20
@@ -172,9 +172,9 @@ def test_keras_exact_arguments_pass_every_constructor_parameter(case):
 
 def test_state_dict_round_trip_keeps_the_step_count(torch_adapter):
     """Adam's bias correction reads the global step: resuming from a state_dict must continue the same run."""
-    from models_torch.optimizers import KerasAdam
-
     import torch
+
+    from models_torch.optimizers import KerasAdam
 
     weights, gradients, _ = _problem("float64")
     kwargs = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-7, amsgrad=False, weight_decay=0.0)

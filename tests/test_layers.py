@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import SEED, dense, make_spec
 from sklearn.datasets import load_digits
 
-from conftest import SEED, dense, make_spec
 from harness.core import data, init, shapes
 from harness.jobs.train import fit
 

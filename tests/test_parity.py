@@ -45,11 +45,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import SEED
+
 from harness.cli import main
 from harness.core import data, init, registry, shapes, validate
-from harness.jobs import frameworks, trace as parity
+from harness.jobs import frameworks
+from harness.jobs import trace as parity
 from harness.parity.compare import compare
 from harness.parity.run import run_parity
 

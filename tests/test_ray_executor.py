@@ -14,17 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import iris_mlp
 
 from harness.core import data
-from harness.jobs import execute as worker
-from harness.launch import ray_executor
-from harness.report import tracking
-from harness.jobs.job import Job
-from harness.launch.local import run_in_subprocess
-from harness.run import experiment
 from harness.core.validate import parse_spec
-
-from conftest import iris_mlp
+from harness.jobs import execute as worker
+from harness.jobs.job import Job
+from harness.launch import ray_executor
+from harness.launch.local import run_in_subprocess
+from harness.report import tracking
+from harness.run import experiment
 
 IRIS = iris_mlp("iris_ray", epochs=2)
 RAY_CLI = Path(sys.executable).with_name("ray")

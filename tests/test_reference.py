@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import dense, make_spec
+
 from harness.core import init, registry
 from harness.core.reference import Reference, supports
 from harness.core.spec import Spec
@@ -41,7 +41,7 @@ def _away_from_kinks(spec, weights, x, y, masks) -> bool:
     """Whether every relu-like pre-activation and every MAE error is KINK_MARGIN from 0: a finite difference
     across a kink would be meaningless, not a reference bug."""
     records = Reference(spec, weights, np.float64)._run(x, masks, training=True)
-    for layer, (_, z, out, _) in zip(spec.model.layers, records):
+    for layer, (_, z, _out, _) in zip(spec.model.layers, records):
         if getattr(layer, "activation", None) in ("relu", "leaky_relu", "elu") and np.abs(z).min() <= KINK_MARGIN:
             return False
     return spec.loss != "mae" or np.abs(records[-1][2] - y).min() > KINK_MARGIN

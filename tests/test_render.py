@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report.markdown import render_markdown
-from harness.report.write import write_report
-from harness.results.side_by_side import side_by_side
 from harness.core.errors import SpecError
 from harness.report.html import render_html
 from harness.report.latex import escape, latex_table, render_latex
+from harness.report.markdown import render_markdown
+from harness.report.write import write_report
 from harness.results.load import load_results
+from harness.results.side_by_side import side_by_side
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
-
-from harness.core import shapes
 from conftest import one_error_line, write_spec
+
 from harness.cli import main
+from harness.core import shapes
 from harness.core.spec import ModelSpec
 
 FLAT = {"type": "flatten"}
@@ -143,7 +142,8 @@ BAD_STACKS = [
     ("dilated window larger than input", (6, 1), [conv("conv1d", 2, 3, dilation_rate=3)],
      _stack(0, "conv1d", (6, 1)) + ["7"]),  # window 3 * (3 - 1) + 1 = 7
     ("conv shrinks the map away", (5, 5, 1), [conv("conv2d", 2, 3), conv("conv2d", 2, 3, strides=2),
-                                              conv("conv2d", 2, 3)], _stack(2, "conv2d", (1, 1, 2))),  # 5 -> 3 -> (3 - 3) // 2 + 1
+                                              conv("conv2d", 2, 3)],
+     _stack(2, "conv2d", (1, 1, 2))),  # 5 -> 3 -> (3 - 3) // 2 + 1
     ("max pool larger than input", (3, 3, 2), [{"type": "max_pool2d", "pool_size": 4}],
      _stack(0, "max_pool2d", (3, 3, 2))),
     ("average pool larger than input", (4, 2), [{"type": "average_pool1d", "pool_size": 5}],
@@ -218,7 +218,8 @@ def test_rejected_before_any_framework_is_imported(tmp_path):
               for i, (_, layer, _) in enumerate(BAD_ARGUMENTS)]
     script = ("import json, sys\nfrom harness.cli import main\n"
               f"codes = [main(['validate', p]) for p in {paths!r}]\n"
-              "print(json.dumps({'codes': codes, 'loaded': sorted({'tensorflow', 'keras', 'torch'} & set(sys.modules))}))")
+              "loaded = sorted({'tensorflow', 'keras', 'torch'} & set(sys.modules))\n"
+              "print(json.dumps({'codes': codes, 'loaded': loaded}))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [2] * len(paths), "loaded": []}

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.launch import local
-from harness.results import store
-from harness.core.overrides import spec_dump
-from harness.sweep import expand as sweep
 from harness.cli import main
 from harness.core.errors import SpecError
-from harness.sweep.run import run_sweep
+from harness.core.overrides import spec_dump
 from harness.core.validate import parse_spec
+from harness.launch import local
+from harness.results import store
+from harness.sweep import expand as sweep
+from harness.sweep.run import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {

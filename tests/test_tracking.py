@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import iris_mlp
 
+from harness.cli import main
+from harness.core.errors import SpecError
 from harness.core.history import epoch_scalars, tensorboard_tag
 from harness.report import tracking
 from harness.report.write import write_report
 from harness.results import load as results
-from harness.cli import main
-from harness.core.errors import SpecError
-
-from conftest import iris_mlp
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"

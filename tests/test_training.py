@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import SEED, dense, make_spec
+
 from harness.core import data, init, registry
 from harness.jobs.train import fit
 

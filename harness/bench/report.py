@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.core import atomic
 from harness.bench.settings import DEFAULT_MODES, FRAMEWORK_TITLES, MODES
 from harness.bench.stats import ratio, summarize
+from harness.core import atomic
 
 RAW_FIGURES = ("ready_seconds", "first_step_seconds", "train_step_seconds", "infer_batch1_seconds",
                "infer_large_seconds", "matmul_gflops")

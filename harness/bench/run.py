@@ -15,15 +15,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.core import atomic, data, flops, folders, resources
-from harness.results import manifest
-from harness.core.errors import SpecError
 from harness.bench.settings import MODES, SWEEP_ALIASES, Settings
+from harness.core import atomic, data, flops, folders, resources
+from harness.core.errors import SpecError
 from harness.core.overrides import set_path, spec_dump
-from harness.jobs.job import Job
-from harness.launch.local import run_in_subprocess
 from harness.core.spec import Spec
 from harness.core.validate import parse_spec
+from harness.jobs.job import Job
+from harness.launch.local import run_in_subprocess
+from harness.results import manifest
+
 
 def _apply(raw: dict, axis: str, value) -> None:
     if axis == "width":
@@ -106,7 +107,8 @@ def bench_job(spec: Spec, framework: str, mode: str, settings: Settings, device:
                result_path=str(result_path), device=device, tf32=settings.tf32,
                execution=execution(framework, mode, settings), repeats=settings.repeats,
                warmup_steps=settings.warmup_steps, steps=settings.steps, large_batch=settings.large_batch,
-               infer_calls=settings.infer_calls, matmul_size=settings.matmul_size or (4096 if device == "gpu" else 1024),
+               infer_calls=settings.infer_calls,
+               matmul_size=settings.matmul_size or (4096 if device == "gpu" else 1024),
                environment=environment(settings, device))
 
 

@@ -58,8 +58,8 @@ def _check_sweep_options(args) -> None:
 
 def cmd_run(args) -> int:
     from harness.core.overrides import spec_dump
-    from harness.run.experiment import run_experiment
     from harness.core.validate import load_spec, parse_spec
+    from harness.run.experiment import run_experiment
 
     _check_address(args)
     spec = load_spec(args.spec)
@@ -87,8 +87,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_parity(args) -> int:
-    from harness.parity.run import run_parity
     from harness.core.validate import load_spec
+    from harness.parity.run import run_parity
 
     result = run_parity(load_spec(args.spec), args.out, steps=args.steps, dtype=args.dtype,
                         in_process=args.in_process, threads=args.threads, allow_large=args.allow_large)
@@ -98,8 +98,8 @@ def cmd_parity(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from harness.run.convert import convert
     from harness.core.validate import load_spec
+    from harness.run.convert import convert
 
     convert(load_spec(args.spec), args.source, args.weights, args.out, force=args.force)
     return 0
@@ -107,11 +107,11 @@ def cmd_convert(args) -> int:
 
 def _update_analysis(out: Path, args) -> None:
     """Validates the new analysis settings like a spec's, then records them in the manifest."""
+    from pydantic import ValidationError
+
     from harness.core import atomic
     from harness.core.spec import Analysis
     from harness.core.validate import check_analysis, spec_error
-    from pydantic import ValidationError
-
     from harness.results.load import read_manifest
 
     manifest = read_manifest(out / "manifest.json")
@@ -127,8 +127,8 @@ def _update_analysis(out: Path, args) -> None:
 
 
 def cmd_mlflow(args) -> int:
-    from harness.results.load import require_folder
     from harness.report.tracking import check_tracking_uri, log_to_mlflow
+    from harness.results.load import require_folder
 
     check_tracking_uri(args.tracking_uri)
     run_ids = log_to_mlflow(require_folder(args.out), args.tracking_uri, args.experiment)
@@ -138,8 +138,8 @@ def cmd_mlflow(args) -> int:
 
 def cmd_compare(args) -> int:
     from harness.core import atomic
-    from harness.report.compare import compare
     from harness.core.folders import check_new_file
+    from harness.report.compare import compare
 
     save = Path(args.save) if args.save else None
     if save is not None:

@@ -89,27 +89,32 @@ def _bench_parser(commands) -> None:
                                 "each in a fresh process with the same threads, data and batch",
                                 formatter_class=DefaultsFormatter)
     bench.add_argument("spec")
-    bench.add_argument("--repeats", type=_integer(3, 10_000), default=defaults.repeats, help="timed repeats (median, IQR over them)")
+    bench.add_argument("--repeats", type=_integer(3, 10_000), default=defaults.repeats,
+                       help="timed repeats (median, IQR over them)")
     bench.add_argument("--rounds", type=_integer(1, 1000), default=defaults.rounds,
                        help="fresh processes per (framework, mode), one round after another; samples pooled")
     bench.add_argument("--sequential", action="store_true",
                        help="measure each run to its end before starting the next, instead of keeping every run's "
                             "process alive and taking turns one repeat at a time (less memory, more exposed to drift)")
-    bench.add_argument("--warmup-steps", type=_integer(0, 1_000_000), default=defaults.warmup_steps, help="untimed steps first")
-    bench.add_argument("--steps", type=_integer(1, 10_000_000), help="training steps per repeat; None: one pass over the training set")
+    bench.add_argument("--warmup-steps", type=_integer(0, 1_000_000), default=defaults.warmup_steps,
+                       help="untimed steps first")
+    bench.add_argument("--steps", type=_integer(1, 10_000_000),
+                       help="training steps per repeat; None: one pass over the training set")
     bench.add_argument("--threads", type=THREADS, default=defaults.threads,
                        help="intra- and inter-op threads, the same in every framework")
     bench.add_argument("--device", choices=["cpu", "gpu", "auto"], default=defaults.device)
     bench.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on a GPU, in every framework")
     bench.add_argument("--frameworks", nargs="+", choices=list(MODES), default=list(defaults.frameworks))
-    bench.add_argument("--modes", nargs="+", metavar="MODE", help=f"execution modes, None for all: {', '.join(modes)}; FRAMEWORK:MODE picks one framework's")
+    bench.add_argument("--modes", nargs="+", metavar="MODE",
+                       help=f"execution modes, None for all: {', '.join(modes)}; FRAMEWORK:MODE picks one framework's")
     bench.add_argument("--steps-per-execution", type=_integer(1, 100_000), default=defaults.steps_per_execution,
                        help="N of the Keras modes spe and xla_spe")
-    bench.add_argument("--large-batch", type=_integer(1, 10_000_000), default=defaults.large_batch, help="the large inference batch")
+    bench.add_argument("--large-batch", type=_integer(1, 10_000_000), default=defaults.large_batch,
+                       help="the large inference batch")
     bench.add_argument("--infer-calls", type=_integer(1, 1_000_000), default=defaults.infer_calls,
                        help="timed inference calls at batch 1 (a tenth of them, at least 5, at the large batch)")
-    bench.add_argument("--matmul-size", type=_integer(16, 65_536), help="side of the square matmul for the peak; None: 1024 on the "
-                                                       "CPU, 4096 on a GPU")
+    bench.add_argument("--matmul-size", type=_integer(16, 65_536),
+                       help="side of the square matmul for the peak; None: 1024 on the CPU, 4096 on a GPU")
     bench.add_argument("--sweep", metavar="AXIS=V1,V2,...", help=f"scaling: AXIS one of {', '.join(SWEEP_ALIASES)} "
                                                                  f"or a dotted path into the spec")
     bench.add_argument("--out", help="bench folder (default: results/bench/<spec name>)")

@@ -23,6 +23,7 @@ from harness.core import guard
 from harness.core.errors import SpecError
 from harness.core.spec import DataSpec
 
+
 @dataclass
 class Raw:
     x: np.ndarray

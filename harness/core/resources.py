@@ -109,7 +109,8 @@ def check(spec: Spec, *, allow_large: bool = False, samples: Optional[int] = Non
     limit = available_bytes() if limit is None else limit
     if found.peak_bytes > limit and not allow_large:
         where = f" with {parallel} worker processes at once" if parallel > 1 else ""
-        field = "data" if found.data_bytes * DRIVER_DATA_COPIES > found.model_bytes + found.activation_bytes else "model"
+        data_heavier = found.data_bytes * DRIVER_DATA_COPIES > found.model_bytes + found.activation_bytes
+        field = "data" if data_heavier else "model"
         raise SpecError(field, f"{found.text()}{where} exceeds the {_gib(limit)} of memory available; "
                                  f"shrink the model, the batch or the data, or pass --allow-large to run it anyway")
     return found

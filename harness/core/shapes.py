@@ -63,7 +63,8 @@ def _dense(layer, shape):
 
 def _conv(layer, shape):
     rank = 1 if layer.type == "conv1d" else 2
-    _rank(shape, [rank + 1], f"input of rank {rank + 1} ({'steps, channels' if rank == 1 else 'height, width, channels'})")
+    axes = "steps, channels" if rank == 1 else "height, width, channels"
+    _rank(shape, [rank + 1], f"input of rank {rank + 1} ({axes})")
     kernel = as_tuple(layer.kernel_size, rank)
     spatial = _windows(shape[:-1], kernel, as_tuple(layer.strides, rank), as_tuple(layer.dilation_rate, rank),
                        layer.padding)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from harness.core import guard, registry
-from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, literal_of, as_name, brief, positive
+from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, as_name, brief, literal_of, positive
 
 LossName = literal_of(registry.LOSSES)
 DatasetName = literal_of(registry.DATASETS)
@@ -102,11 +102,13 @@ class DataSpec(Frozen):
     test_split: float = Field(0.2, gt=0, lt=1, description="used when the dataset has no standard test set")
     seed: Seed = Field(0, description="fixes the split and synthetic data; the same for every run")
     standardize: bool = Field(True, description="features scaled with training-split statistics")
-    standardize_target: bool = Field(False, description="regression targets scaled likewise; errors reported in original units")
+    standardize_target: bool = Field(False, description="regression targets scaled likewise; errors reported in "
+                                                         "original units")
     path: Annotated[Optional[str], AfterValidator(_file_path)] = Field(
         None, max_length=4096, description="csv / npz file, relative to the spec file")
     target: Optional[str] = Field(None, max_length=1000, description="csv: the label column")
-    task: Optional[Literal["classification", "regression"]] = Field(None, description="csv / npz: overrides the guess from the loss")
+    task: Optional[Literal["classification", "regression"]] = Field(
+        None, description="csv / npz: overrides the guess from the loss")
     n_samples: positive(MAX_SAMPLES) = Field(1000, description="synthetic datasets only")
     n_features: positive(MAX_FEATURES) = Field(2, description="blobs / regression only")
     n_classes: int = Field(3, ge=2, le=MAX_CLASSES, description="blobs only")

@@ -15,9 +15,9 @@ import numpy as np
 from harness.core import atomic, data
 from harness.core.errors import SpecError, Unavailable
 from harness.core.history import epoch_scalars
+from harness.core.validate import parse_spec
 from harness.jobs import frameworks, train
 from harness.jobs.job import Job
-from harness.core.validate import parse_spec
 
 
 def _peak_rss_mb() -> float:

@@ -1,4 +1,4 @@
-"""One (framework, execution mode) measurement, run inside a fresh worker process (`harness.jobs.execute`, kind 'bench').
+"""One (framework, execution mode) measurement, inside a fresh worker process (`harness.jobs.execute`, kind 'bench').
 
 Order inside the process: data into memory (untimed) -> build, compile and the first step (time to first step)
 -> warm-up steps (untimed) -> R timed repeats of `steps` training steps (with `interleave`, one per turn: see
@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from harness.core import data
-from harness.jobs import frameworks
 from harness.core.data import batch_size_of, epoch_order
+from harness.jobs import frameworks
 from harness.jobs.job import Job
 from harness.jobs.train import build_checked
 

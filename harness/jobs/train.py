@@ -8,15 +8,13 @@ import math
 import time
 from typing import Callable, Optional
 
-import numpy as np
-
 from harness.core import metrics, shapes
 from harness.core.data import Dataset, batch_size_of, epoch_order
 from harness.core.spec import Spec
 
 
 class EarlyStopper:
-    """Stops after `patience` epochs without an improvement larger than `min_delta` (as keras.callbacks.EarlyStopping)."""
+    """Stops after `patience` epochs without an improvement larger than `min_delta` (as Keras' EarlyStopping)."""
 
     def __init__(self, config, metric: str):
         self.config = config

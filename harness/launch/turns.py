@@ -19,6 +19,7 @@ from harness.jobs.job import Job
 from harness.jobs.measure import READY, REPEATED
 from harness.launch.local import WORKER_ENV, collect_result, worker_command
 
+
 class TurnWorker:
     """Bench side: one worker process that measures when it is told to."""
 

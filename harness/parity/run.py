@@ -8,14 +8,14 @@ from typing import Callable
 import numpy as np
 
 from harness.core import data, folders, init, resources, shapes
+from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
+from harness.core.spec import Spec
 from harness.jobs import trace
 from harness.jobs.job import Job
 from harness.launch import local
 from harness.parity import report as parity_report
-from harness.core.errors import SpecError
 from harness.parity.compare import Comparison, compare
-from harness.core.spec import Spec
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.results.analysis import comparison_table
-from harness.results.side_by_side import side_by_side
 from harness.results.load import load_results
+from harness.results.side_by_side import side_by_side
 
 _HEADLINE = {"classification": "test accuracy", "regression": "test MAE"}
 

@@ -31,8 +31,8 @@ def _row(cells) -> str:
 def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
     """A booktabs `table` float of the side-by-side table (figures as rows, frameworks as columns).
 
-    table: `harness.results.side_by_side.side_by_side`'s frame (string cells, index named 'figure'). caption: plain text,
-    escaped here. label: the \\label key, letters, digits and `:._/-` only. Returns LaTeX source that needs
+    table: `harness.results.side_by_side.side_by_side`'s frame (string cells, index named 'figure'). caption: plain
+    text, escaped here. label: the \\label key, letters, digits and `:._/-` only. Returns LaTeX source that needs
     \\usepackage{booktabs}, ending in a newline.
     """
     if not _LABEL_PATTERN.fullmatch(label):

@@ -7,6 +7,7 @@ import pandas as pd
 from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
 from harness.results.side_by_side import side_by_side
 
+
 def _bullets(mapping: dict) -> list[str]:
     return [f"- **{key.replace('_', ' ')}**: {manifest_value(value)}" for key, value in mapping.items()]
 

@@ -1,5 +1,6 @@
-"""Training curves with both frameworks overlaid: per framework the mean over seeds, and the 95 % confidence band of that mean (t distribution)
-when there are several. matplotlib is imported inside the functions so that importing the harness stays cheap."""
+"""Training curves with both frameworks overlaid: per framework the mean over seeds, and the 95 % confidence band of
+that mean (t distribution) when there are several. matplotlib is imported inside the functions so that importing
+the harness stays cheap."""
 
 import io
 from pathlib import Path

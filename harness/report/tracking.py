@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from harness.core import guard
-from harness.results.load import load_results
-from harness.results.tables import Results, shown
 from harness.core.errors import SpecError
 from harness.core.history import mlflow_metric
+from harness.results.load import load_results
+from harness.results.tables import Results, shown
 
 EVENT_COLUMNS = ["tag", "step", "value"]
 MLFLOW_BATCH = {"params": 100, "metrics": 1000}  # the most MLflow's log_batch takes at once

@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 
 from harness.core import folders, guard, registry
+from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
+from harness.core.spec import Spec
 from harness.jobs.job import Job
 from harness.launch import local
-from harness.core.errors import SpecError
-from harness.core.spec import Spec
 
 SUFFIXES = {"tensorflow": ".weights.h5", "torch": ".pt"}
 EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")  # "RuntimeError: " at the start of a worker's error

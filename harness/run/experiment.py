@@ -11,16 +11,16 @@ from typing import Callable, Optional
 import numpy as np
 
 from harness.core import atomic, data, folders, init, resources
-from harness.results import manifest, store, tables
-from harness.results.load import load_results, read_manifest
-from harness.results.tables import Results
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump, with_overrides
+from harness.core.spec import Spec
+from harness.core.validate import check_analysis
 from harness.jobs.job import Job
 from harness.launch import local
 from harness.launch.progress import Progress, live_wanted
-from harness.core.spec import Spec
-from harness.core.validate import check_analysis
+from harness.results import manifest, store, tables
+from harness.results.load import load_results, read_manifest
+from harness.results.tables import Results
 
 
 def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None):

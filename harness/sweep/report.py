@@ -11,10 +11,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.core import atomic, guard
+from harness.core.errors import SpecError
 from harness.results.checks import read_tables
 from harness.results.load import schema_message
 from harness.results.tables import TASK_METRICS
-from harness.core.errors import SpecError
 
 _COLORS = {"tensorflow": "#ff8f00", "torch": "#1f77b4"}
 _METRICS = ("loss", "epoch_seconds", *TASK_METRICS.values())  # a sweep may hold points of either task

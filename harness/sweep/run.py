@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from harness.core import atomic, data, folders, init, resources
-from harness.results import manifest, store, tables
+from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
+from harness.core.spec import Spec
 from harness.jobs.job import Job
 from harness.launch import local
+from harness.results import manifest, store, tables
 from harness.sweep import expand as sweep
-from harness.core.errors import SpecError
-from harness.core.spec import Spec
 
 DIED = "worker process died"
 
@@ -91,7 +91,7 @@ def _execute(tasks: list[Task], executor: str, parallel: int, address, work: Pat
     while pending:
         retry, by_result = [], {task.job.result_path: task for task in pending}
 
-        def on_result(job, result):
+        def on_result(job, result, by_result=by_result, retry=retry):  # this round's tasks and retries
             task = by_result[job.result_path]
             record = {"key": task.key, "point": task.point, "params": task.params, "n_train": task.n_train,
                       "metric": task.metric, "attempts": task.attempt,
