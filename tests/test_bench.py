@@ -19,6 +19,7 @@ from harness.bench import stats as bench_stats
 from harness.cli import main
 from harness.core.errors import SpecError
 from harness.core.validate import load_spec
+from harness.jobs.job import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "experiments" / "mlp_mnist1d.yaml"
@@ -205,16 +206,17 @@ def test_rounds_are_pooled_and_a_failed_round_fails_the_run():
     assert table.loc["compile", "status"] == "failed" and table.loc["compile", "error"] == "boom"
 
 
-# A stand-in worker that speaks the turn protocol without a framework: it logs each repeat to a shared file.
+# A stand-in worker that speaks the turn protocol without a framework: it logs each repeat to a shared file next
+# to its result. The worker labelled "b" dies once it is ready.
 TURN_WORKER = """
-import json, sys
+import json, os, sys
 job = json.load(open(sys.argv[1]))
 print("@@ready", flush=True)
-if job["die"]:
+if job["label"] == "b":
     sys.exit(3)
 for repeat in range(job["repeats"]):
     sys.stdin.readline()
-    with open(job["order_path"], "a") as order:
+    with open(os.path.join(os.path.dirname(job["result_path"]), "order.txt"), "a") as order:
         order.write(f"{job['label']}{repeat} ")
     print("@@repeat", flush=True)
 sys.stdin.readline()
@@ -228,8 +230,9 @@ def test_workers_take_turns_and_a_dead_one_does_not_stop_the_others(tmp_path, mo
     script = tmp_path / "turn_worker.py"
     script.write_text(TURN_WORKER)
     monkeypatch.setattr(bench_turns, "worker_command", lambda job_path: [sys.executable, str(script), str(job_path)])
-    jobs = [({"label": name, "framework": "torch", "seed": 0, "repeats": 3, "die": name == "b",
-              "result_path": str(tmp_path / f"{name}.json"), "order_path": str(tmp_path / "order.txt")},
+    jobs = [(Job(kind="bench", label=name, framework="torch", seed=0, threads=1, spec={}, repeats=3,
+                 result_path=str(tmp_path / f"{name}.json"), data_path="unread", device="cpu", tf32=False,
+                 execution={}, warmup_steps=0, large_batch=1, infer_calls=1, matmul_size=16),
              tmp_path / f"{name}.job.json") for name in "abc"]
     results = bench_turns.measure_interleaved(jobs, 3, lambda line: None)
     assert (tmp_path / "order.txt").read_text().split() == ["a0", "c0", "a1", "c1", "a2", "c2"]

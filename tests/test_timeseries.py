@@ -107,7 +107,8 @@ def test_bad_time_series_specs_name_the_field(spec_fields, field):
 
 
 def test_no_framework_is_imported():
-    code = ("import sys; from harness import data, metrics, timeseries; from harness.core.validate import parse_spec; "
+    code = ("import sys; from harness.core import data, metrics, timeseries; "
+            "from harness.core.validate import parse_spec; "
             "data.prepare(parse_spec({'name': 't', 'data': {'dataset': 'sunspots'}, 'loss': 'mse', "
             "'optimizer': 'sgd', 'model': {'input_shape': [8, 1], 'layers': [{'type': 'flatten'}, "
             "{'type': 'dense', 'units': 1}]}})); "
