@@ -40,7 +40,7 @@ class Settings:
     """Everything `harness bench` takes besides the spec; `check()` validates it once, at the edge."""
     repeats: int = 7
     rounds: int = 3                    # fresh processes per (framework, mode)
-    interleave: bool = True            # the runs' workers take turns, one timed repeat each (bench_turns)
+    interleave: bool = True            # the runs' workers take turns, one timed repeat each (launch.turns)
     warmup_steps: int = 10
     steps: Optional[int] = None        # training steps per timed repeat; None: one pass over the training set
     threads: int = 1
