@@ -1,4 +1,5 @@
-"""Parity mode: proves (or disproves) that the two compiled models are the same network, step by step.
+"""The parity trace: what `harness parity` compares, to prove (or disprove) that the two compiled models are the
+same network, step by step.
 
 1. Both models get the same initial weights; one batch goes through both, layer by layer (inference mode).
 2. N training steps on identical batches with the framework-specific differences removed: one numpy dropout
@@ -7,7 +8,8 @@
 3. For dense networks a numpy reference (harness.core.reference) computes the same trace as a third column.
 
 Each framework computes its trace in its own worker process (`harness.jobs.execute`, job kind "parity"); the
-comparison, the verdict and the report are computed here, in numpy.
+numpy reference's trace is computed in the parent; the comparison, the verdict and the report are
+`harness.parity`'s.
 """
 
 import math
