@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core.history import history_rows
+from harness.results.side_by_side import side_by_side
 
 HISTORY_COLUMNS = ["framework", "seed", "epoch", "split", "metric", "value"]
 SUMMARY_COLUMNS = ["framework", "seed", "status", "error", "epochs_run"]  # the ones summary_row always writes
@@ -54,8 +55,6 @@ class Results:
 
     def table(self) -> pd.DataFrame:
         """The side-by-side table: figures as rows, frameworks as columns, mean ± std over seeds."""
-        from harness.results.side_by_side import side_by_side  # pandas formatting, only when shown
-
         return side_by_side(self.summary, self.manifest)
 
     def _repr_html_(self):
