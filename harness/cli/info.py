@@ -4,10 +4,10 @@ experiments) and `schema`. None trains; `list` and `schema` import no framework,
 import json
 from pathlib import Path
 
-from harness.core import registry
+from harness.core import folders, registry
 from harness.core.errors import SpecError
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = folders.PROJECT / "experiments"
 
 
 def _layer_table(spec) -> str:

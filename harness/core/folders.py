@@ -22,6 +22,9 @@ from pathlib import Path
 
 from harness.core.errors import SpecError
 
+# The folder holding the harness package: the checkout (its git repository, experiments/), or site-packages
+# for an installed copy. One definition for every module that needs it.
+PROJECT = Path(__file__).resolve().parents[2]
 MARKER = ".harness"
 WORK_PREFIX = "harness-work-"
 NAME_MAX = 255    # bytes in one path component (Linux NAME_MAX)

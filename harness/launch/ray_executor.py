@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.core import atomic
+from harness.core import atomic, folders
 from harness.jobs import execute as worker
 from harness.jobs.job import Job
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("harness", "models_tf", "models_torch")  # shipped to a cluster's workers as py_modules
 INPUT_FIELDS = ("data_path", "weights_path")
 KINDS = ("train",)  # parity/export/import jobs name output files that are not shipped back
@@ -77,11 +76,11 @@ def _check(jobs: list[Job], cpus: Optional[int]) -> None:
 def _init_options(address: Optional[str]) -> dict:
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address is None:
-        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        path = os.pathsep.join(filter(None, [str(folders.PROJECT), os.environ.get("PYTHONPATH")]))
         return {"num_cpus": os.cpu_count(), "include_dashboard": False, **quiet,
                 "runtime_env": {"env_vars": {"PYTHONPATH": path, **WORKER_ENV}}}
     # A cluster's nodes need not see this checkout: the project's packages travel with the job.
-    runtime_env = {"py_modules": [str(ROOT / name) for name in PACKAGES], "excludes": ["__pycache__"],
+    runtime_env = {"py_modules": [str(folders.PROJECT / name) for name in PACKAGES], "excludes": ["__pycache__"],
                    "env_vars": dict(WORKER_ENV)}
     return {**quiet, "runtime_env": runtime_env}  # Ray Client ("ray://") applies them on the cluster's side
 

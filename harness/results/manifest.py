@@ -6,18 +6,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.core import defaults
+from harness.core import defaults, folders
 from harness.core.data import Dataset
 from harness.core.spec import Spec
-
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folders.PROJECT, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folders.PROJECT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
