@@ -22,6 +22,7 @@ ARGUMENTS = [
     ("unknown command", ["train"], ["invalid choice: 'train'"]),
     ("run without a spec", ["run"], ["error: run: the following arguments are required: spec"]),
     ("unknown option", ["run", "SPEC", "--colour", "red"], ["unrecognized arguments: --colour red"]),
+    ("empty MLflow URI", ["run", "SPEC", "--mlflow", ""], ["error: --mlflow: expected sqlite:///", "received ''"]),
     ("jobs 0", ["run", "SPEC", "--jobs", "0"], ["error: --jobs: expected an integer in [1,", "received 0",
                                                  "(see harness run --help)"]),
     ("threads 1000", ["run", "SPEC", "--threads", "1000"], ["--threads", "received 1,000"]),

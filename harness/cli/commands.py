@@ -49,7 +49,7 @@ def _check_sweep_options(args) -> None:
     if args.in_process:
         raise SpecError("--in-process", "is for one experiment; a sweep (a sweep: block, --executor ray or --jobs "
                                         "above 1) runs every point in worker processes")
-    if args.mlflow:
+    if args.mlflow is not None:
         raise SpecError("--mlflow", "logs one experiment's results folder; a sweep's folder holds many (run "
                                     "`harness mlflow` on a results folder of one point instead)")
     if args.no_tensorboard:
@@ -68,7 +68,7 @@ def cmd_run(args) -> int:
     if spec.sweep or args.executor == "ray" or args.jobs > 1:
         _check_sweep_options(args)
         return _run_sweep(spec, args)
-    if args.mlflow:
+    if args.mlflow is not None:
         from harness.report.tracking import check_tracking_uri
 
         check_tracking_uri(args.mlflow, field="--mlflow")
@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
         optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
         tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large)
-    if args.mlflow:
+    if args.mlflow is not None:
         from harness.report.tracking import log_to_mlflow
 
         print(f"{len(log_to_mlflow(results.out_dir, args.mlflow))} runs logged to MLflow at {args.mlflow}")
