@@ -27,7 +27,7 @@ def gelu(x):
 ACTIVATIONS = {
     "linear": keras.activations.linear, "relu": keras.activations.relu, "sigmoid": keras.activations.sigmoid,
     "tanh": keras.activations.tanh, "softmax": keras.activations.softmax, "leaky_relu": leaky_relu, "elu": elu,
-    "gelu": gelu, "softplus": keras.activations.softplus,
+    "gelu": gelu, "softplus": keras.activations.softplus, "log_softmax": keras.activations.log_softmax,
 }
 
 INITIALIZERS = {

@@ -5,6 +5,7 @@ The twin of models_torch/conv.py, which has to rebuild TensorFlow's 'same' paddi
 
 import keras
 
+from harness.core.spec_layers import pad_pairs
 from models_tf.base import activation, initializer, regularizer
 
 
@@ -31,6 +32,13 @@ GLOBAL_POOLS = {"global_average_pool1d": keras.layers.GlobalAveragePooling1D,
 def pool(layer, seed: int):
     return POOLS[layer.type](pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding,
                              data_format="channels_last")
+
+
+def zero_padding(layer, seed: int):
+    pads = pad_pairs(layer)
+    if layer.type == "zero_padding1d":
+        return keras.layers.ZeroPadding1D(padding=pads[0], data_format="channels_last")
+    return keras.layers.ZeroPadding2D(padding=pads, data_format="channels_last")
 
 
 def global_pool(layer, seed: int):

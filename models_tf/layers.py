@@ -8,7 +8,7 @@ recurrent ones in recurrent.py.
 import keras
 
 from models_tf.base import activation, initializer, regularizer
-from models_tf.conv import conv, global_pool, pool
+from models_tf.conv import conv, global_pool, pool, zero_padding
 from models_tf.recurrent import gru, lstm, simple_rnn
 
 
@@ -59,4 +59,5 @@ LAYERS = {
     "max_pool1d": pool, "average_pool1d": pool, "max_pool2d": pool, "average_pool2d": pool,
     "global_average_pool1d": global_pool, "global_max_pool1d": global_pool, "global_average_pool2d": global_pool,
     "global_max_pool2d": global_pool, "simple_rnn": simple_rnn, "lstm": lstm, "gru": gru, "embedding": embedding,
+    "zero_padding1d": zero_padding, "zero_padding2d": zero_padding,
 }

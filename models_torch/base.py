@@ -22,6 +22,7 @@ ACTIVATIONS = {
     "gelu": lambda: nn.GELU(approximate="none"),
     # torch switches to the identity above beta * x > threshold; the gap there is below 2e-9.
     "softplus": lambda: nn.Softplus(beta=1.0, threshold=20.0),
+    "log_softmax": lambda: nn.LogSoftmax(dim=-1),
 }
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.core.shapes import same_padding
-from harness.core.spec_layers import as_tuple
+from harness.core.spec_layers import as_tuple, pad_pairs
 from models_torch.base import Block, activation, assign, to_numpy
 
 
@@ -94,6 +94,19 @@ class Pool(Block):
         value = float("-inf") if self.kind == "max" else 0.0
         pooled = self._pool(F.pad(x, self.pad, value=value))
         return pooled if self.real_fraction is None else pooled / self.real_fraction
+
+
+class ZeroPadding(Block):
+    """Zeros around the spatial axes of (N, C, *spatial): F.pad takes (before, after) pairs, last axis first."""
+
+    wants = "first"
+
+    def __init__(self, layer, info):
+        super().__init__()
+        self.pad = tuple(value for pair in reversed(pad_pairs(layer)) for value in pair)
+
+    def forward(self, x):
+        return F.pad(x, self.pad, mode="constant", value=0.0)
 
 
 class GlobalPool(Block):

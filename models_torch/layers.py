@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models_torch.base import Block, activation, assign, to_numpy
-from models_torch.conv import Conv, GlobalPool, Pool
+from models_torch.conv import Conv, GlobalPool, Pool, ZeroPadding
 from models_torch.recurrent import Recurrent
 
 
@@ -162,5 +162,5 @@ LAYERS = {
     "max_pool1d": Pool, "average_pool1d": Pool, "max_pool2d": Pool, "average_pool2d": Pool,
     "global_average_pool1d": GlobalPool, "global_max_pool1d": GlobalPool, "global_average_pool2d": GlobalPool,
     "global_max_pool2d": GlobalPool, "simple_rnn": Recurrent, "lstm": Recurrent, "gru": Recurrent,
-    "embedding": Embedding,
+    "embedding": Embedding, "zero_padding1d": ZeroPadding, "zero_padding2d": ZeroPadding,
 }

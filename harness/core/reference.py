@@ -37,6 +37,11 @@ def _softmax(z):
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def _log_softmax(z):
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 _SLOPE, _ALPHA = registry.LEAKY_RELU_NEGATIVE_SLOPE, registry.ELU_ALPHA
 _SQRT2, _SQRT2PI = math.sqrt(2), math.sqrt(2 * math.pi)  # python floats: numpy keeps the array's dtype
 
@@ -52,6 +57,8 @@ ACTIVATIONS = {
     "gelu": (lambda z: 0.5 * z * (1 + erf(z / _SQRT2)),
              _pointwise(lambda z, a: 0.5 * (1 + erf(z / _SQRT2)) + z * np.exp(-0.5 * z * z) / _SQRT2PI)),
     "softplus": (lambda z: np.logaddexp(0, z), _pointwise(lambda z, a: expit(z))),
+    # d/dz_j of z_i - logsumexp(z) is delta_ij - softmax_j: g - softmax * sum(g), softmax = exp(output)
+    "log_softmax": (_log_softmax, lambda z, a, g: g - np.exp(a) * g.sum(axis=-1, keepdims=True)),
 }
 
 
@@ -77,8 +84,7 @@ def _binary_crossentropy(logits, target):
 
 def _categorical_crossentropy(logits, target):
     """tf.nn.softmax_cross_entropy_with_logits; target rows are distributions (one-hot), so the gradient is p - y."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    log_softmax = _log_softmax(logits)
     values = -(target * log_softmax).sum(axis=-1)
     return values.mean(), (np.exp(log_softmax) - target) / values.size
 

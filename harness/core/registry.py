@@ -16,6 +16,7 @@ ACTIVATIONS = {
     "elu": "x if x > 0 else 1.0 (exp(x) - 1) (alpha 1.0)",
     "gelu": "x Phi(x), the exact erf form (Keras approximate=False, torch approximate='none')",
     "softplus": "log(1 + exp(x))",
+    "log_softmax": "x_i - log(sum_j exp(x_j)) over the last axis (PyTorch's LogSoftmax, as in its MNIST example)",
 }
 LEAKY_RELU_NEGATIVE_SLOPE = 0.2
 ELU_ALPHA = 1.0
@@ -41,6 +42,8 @@ LAYERS = {
     "lstm": "LSTM, gates i f c o, one bias (PyTorch's second bias is held at zero)",
     "gru": "GRU with the reset gate applied after the recurrent matmul (Keras reset_after=True, PyTorch's GRU)",
     "embedding": "integer ids (steps,) -> vectors (steps, output_dim); first layer only",
+    "zero_padding1d": "pads the steps axis with zeros: (steps, c) -> (before + steps + after, c)",
+    "zero_padding2d": "pads height and width with zeros (PyTorch's explicit conv padding = this + padding 'valid')",
 }
 
 LOSSES = {

@@ -10,7 +10,7 @@ from math import prod
 
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
-from harness.core.spec_layers import as_tuple
+from harness.core.spec_layers import as_tuple, pad_pairs
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ def _global_pool(layer, shape):
     return shape[-1:], 0
 
 
+def _zero_padding(layer, shape):
+    pads = pad_pairs(layer)
+    _rank(shape, [len(pads) + 1], f"input of rank {len(pads) + 1}")
+    return tuple(size + before + after for size, (before, after) in zip(shape, pads)) + shape[-1:], 0
+
+
 def _reshape(layer, shape):
     target, size = list(layer.target_shape), prod(shape)
     if -1 in target:
@@ -130,7 +136,8 @@ _RULES = {"dense": _dense, "dropout": _same, "activation": _same, "flatten": _fl
           "average_pool1d": _pool, "max_pool2d": _pool, "average_pool2d": _pool,
           "global_average_pool1d": _global_pool, "global_max_pool1d": _global_pool,
           "global_average_pool2d": _global_pool, "global_max_pool2d": _global_pool, "simple_rnn": _recurrent,
-          "lstm": _recurrent, "gru": _recurrent, "embedding": _embedding}
+          "lstm": _recurrent, "gru": _recurrent, "embedding": _embedding, "zero_padding1d": _zero_padding,
+          "zero_padding2d": _zero_padding}
 
 
 def infer(model: ModelSpec) -> list[LayerInfo]:

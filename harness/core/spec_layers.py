@@ -170,6 +170,38 @@ class Pool2D(Frozen):
     padding: Padding = "valid"
 
 
+NonNegative = Annotated[int, Field(ge=0, le=MAX_SIZE)]
+PadPair = Annotated[list[NonNegative], TUPLES_TOO, Field(min_length=2, max_length=2)]
+
+
+class ZeroPadding1D(Frozen):
+    """Zeros before and after the steps axis: Keras ZeroPadding1D; PyTorch's Conv1d(padding=p) is this with
+    padding [p, p], followed by a 'valid' convolution."""
+
+    type: Literal["zero_padding1d"]
+    padding: Union[NonNegative, PadPair] = Field(1, description="p (both sides) or [before, after]")
+
+
+class ZeroPadding2D(Frozen):
+    """Zeros around height and width: Keras ZeroPadding2D; PyTorch's Conv2d(padding=(ph, pw)) is this with
+    padding [ph, pw], followed by a 'valid' convolution."""
+
+    type: Literal["zero_padding2d"]
+    padding: Union[NonNegative, PadPair, Annotated[list[PadPair], TUPLES_TOO, Field(min_length=2, max_length=2)]] = \
+        Field(1, description="p, [height, width] (both sides) or [[top, bottom], [left, right]]")
+
+
+def pad_pairs(layer) -> tuple[tuple[int, int], ...]:
+    """A zero-padding layer's padding as (before, after) per spatial axis: 1 -> ((1, 1), (1, 1)) in 2-D."""
+    rank = 1 if layer.type == "zero_padding1d" else 2
+    value = layer.padding
+    if isinstance(value, int):
+        return ((value, value),) * rank
+    if rank == 1:
+        return (tuple(value),)
+    return tuple((v, v) if isinstance(v, int) else tuple(v) for v in value)
+
+
 class GlobalPool(Frozen):
     type: Literal["global_average_pool1d", "global_max_pool1d", "global_average_pool2d", "global_max_pool2d"]
 
@@ -219,7 +251,8 @@ class Embedding(Frozen):
 
 
 Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Flatten, Reshape, BatchNormalization, Conv1D, Conv2D,
-                        Pool1D, Pool2D, GlobalPool, SimpleRNN, LSTM, GRU, Embedding], Field(discriminator="type")]
+                        Pool1D, Pool2D, GlobalPool, ZeroPadding1D, ZeroPadding2D, SimpleRNN, LSTM, GRU, Embedding],
+                  Field(discriminator="type")]
 
 def as_tuple(value, rank: int) -> tuple[int, ...]:
     """An int or a list as a tuple of ints: kernel_size 3 -> (3, 3) for a 2-D layer."""
