@@ -4,21 +4,23 @@ Its model, layer and training modules use only `keras.*`, so `models_keras_torch
 PyTorch backend; TensorFlow itself is imported where it is needed (Keras imports it anyway on this backend).
 """
 
+# ruff: noqa: E402 - the environment must be set before Keras is imported
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
+import keras
 
-from models_tf.model import build_model, count_params, get_weights, load_weights, save_weights, set_weights  # noqa: E402
-from models_tf.optimizers import optimizer_arguments  # noqa: E402
-from models_tf.train import Trainer, make_trainer  # noqa: E402
-from models_tf.weights_file import read_weights_file, weights_file_layout  # noqa: E402
+from models_tf.model import build_model, count_params, get_weights, load_weights, predict, save_weights, set_weights
+from models_tf.optimizers import optimizer_arguments
+from models_tf.train import Trainer, make_trainer
+from models_tf.weights_file import read_weights_file, weights_file_layout
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
-           "load_weights", "optimizer_arguments", "read_weights_file", "save_weights", "set_weights", "versions",
-           "weights_file_layout"]
+           "load_weights", "optimizer_arguments", "predict", "read_weights_file", "save_weights", "set_weights",
+           "versions", "weights_file_layout"]
 
 
 def configure(threads: int, seed: int) -> dict:

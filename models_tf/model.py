@@ -43,6 +43,11 @@ def set_weights(model: keras.Sequential, weights: list[np.ndarray]) -> None:
     model.set_weights([np.asarray(w, model.dtype) for w in weights])
 
 
+def predict(model: keras.Sequential, x: np.ndarray) -> np.ndarray:
+    """The model's outputs in inference mode (dropout off, moving statistics), one call."""
+    return np.asarray(model(x, training=False))
+
+
 def count_params(model: keras.Sequential) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 

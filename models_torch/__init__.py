@@ -2,14 +2,14 @@
 
 import torch
 
-from models_torch.model import build_model, count_params, get_weights, load_weights, save_weights, set_weights
+from models_torch.model import build_model, count_params, get_weights, load_weights, predict, save_weights, set_weights
 from models_torch.optimizers import optimizer_arguments
 from models_torch.train import Trainer, make_trainer
 from models_torch.weights_file import read_weights_file, weights_file_layout
 
 __all__ = ["Trainer", "build_model", "configure", "count_params", "get_weights", "make_trainer",
-           "load_weights", "optimizer_arguments", "read_weights_file", "save_weights", "set_weights", "versions",
-           "weights_file_layout"]
+           "load_weights", "optimizer_arguments", "predict", "read_weights_file", "save_weights", "set_weights",
+           "versions", "weights_file_layout"]
 
 
 def configure(threads: int, seed: int) -> dict:

@@ -95,6 +95,13 @@ def set_weights(model: SpecModel, weights: list[np.ndarray]) -> None:
         start += count
 
 
+@torch.no_grad()
+def predict(model: SpecModel, x: np.ndarray) -> np.ndarray:
+    """The model's outputs in inference mode (dropout off, moving statistics), one call."""
+    model.eval()
+    return model(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+
+
 def count_params(model: SpecModel) -> int:
     """Trainable parameters (the frozen second RNN bias and switched-off BatchNorm parts excluded)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

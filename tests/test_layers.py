@@ -123,6 +123,14 @@ FORWARD_CASES = {
     "gru-no-bias": ((5, 3), [rnn("gru", 4, use_bias=False)]),
     "conv1d-gru-dense": ((9, 2), [conv1d(3, 2, strides=2, padding="same"), rnn("gru", 4), dense(2, "softmax")]),
     "embedding-global_average_pool1d": ((7,), [embedding(11, 4), pool("global_average_pool1d")]),
+    # PyTorch's explicit convolution padding, as harness import writes it: zero padding, then a 'valid' conv
+    "zero_padding1d-conv1d-stride2": ((11, 3), [{"type": "zero_padding1d", "padding": 1}, conv1d(4, 5, strides=2),
+                                                FLAT]),
+    "zero_padding1d-asymmetric": ((11, 3), [{"type": "zero_padding1d", "padding": [0, 2]}, FLAT]),
+    "zero_padding2d-conv2d": ((7, 8, 2), [{"type": "zero_padding2d", "padding": [1, 2]}, conv2d(3, 3, strides=2),
+                                          FLAT]),
+    "zero_padding2d-pairs": ((5, 6, 2), [{"type": "zero_padding2d", "padding": [[0, 1], [2, 0]]}, FLAT,
+                                         dense(3, "log_softmax")]),
     "embedding-lstm": ((7,), [embedding(11, 4), rnn("lstm", 3)]),
     "embedding-flatten-dense": ((7,), [embedding(11, 4), FLAT, dense(3)]),
 }

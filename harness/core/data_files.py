@@ -186,8 +186,9 @@ NPZ_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFErro
                    TypeError, RuntimeError, NotImplementedError, struct.error, SyntaxError, tokenize.TokenError)
 
 
-def _npy_header(archive, key: str, name: str) -> tuple[tuple, np.dtype]:
-    """(shape, dtype) that the member's .npy header declares, read without reading its data."""
+def npy_header(archive, key: str, name: str, field: str = "data.path") -> tuple[tuple, np.dtype]:
+    """(shape, dtype) that the member's .npy header declares, read without reading its data. Shared by the
+    canonical weights files (harness.core.weights_npz)."""
     from numpy.lib import format as npy
 
     member = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
@@ -195,12 +196,12 @@ def _npy_header(archive, key: str, name: str) -> tuple[tuple, np.dtype]:
         try:
             version = npy.read_magic(stream)
         except ValueError:
-            raise SpecError("data.path", f"{name}: {key!r} must be a .npy array (np.savez writes them); received "
-                                         f"another kind of file") from None
+            raise SpecError(field, f"{name}: {key!r} must be a .npy array (np.savez writes them); received "
+                                   f"another kind of file") from None
         readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
         if version not in readers:
-            raise SpecError("data.path", f"{name}: array {key!r} must be in .npy format 1.0 or 2.0; received "
-                                         f"{version[0]}.{version[1]}")
+            raise SpecError(field, f"{name}: array {key!r} must be in .npy format 1.0 or 2.0; received "
+                                   f"{version[0]}.{version[1]}")
         shape, _, dtype = readers[version](stream)
     return shape, dtype
 
@@ -224,7 +225,7 @@ def _check_header(key: str, shape: tuple, dtype: np.dtype, name: str) -> int:
 def _npz_headers(archive, name: str) -> dict[str, tuple]:
     """{key: (shape, dtype)} of the arrays the harness reads, refused before any is loaded if they would not fit
     the data limit (a compressed archive can declare far more than its file size)."""
-    headers = {key: _npy_header(archive, key, name) for key in NPZ_ARRAYS if key in archive.files}
+    headers = {key: npy_header(archive, key, name) for key in NPZ_ARRAYS if key in archive.files}
     missing = [key for key in ("x", "y") if key not in headers]
     if missing:
         raise SpecError("data.path", f"{name} must hold arrays 'x' and 'y'; missing {missing}")

@@ -12,7 +12,7 @@ import traceback
 
 import numpy as np
 
-from harness.core import atomic, data
+from harness.core import atomic, data, weights_npz
 from harness.core.errors import SpecError, Unavailable
 from harness.core.history import epoch_scalars
 from harness.core.validate import parse_spec
@@ -56,8 +56,9 @@ def _parity(job: Job, spec, adapter, log) -> dict:
 
 
 def _export(job: Job, spec, adapter, log) -> dict:
-    """The framework's own weights file -> canonical arrays (.npz). The file is checked first (readable, and
-    holding exactly the tensors of the spec's model); a bad one is a refused job with the one line to show."""
+    """The framework's own weights file -> canonical arrays (.npz, harness.core.weights_npz). The file is checked
+    first (readable, and holding exactly the tensors of the spec's model); a bad one is a refused job with the one
+    line to show."""
     model = adapter.build_model(spec.model, seed=job.seed)
     try:
         found = adapter.read_weights_file(job.weights_path)
@@ -65,7 +66,7 @@ def _export(job: Job, spec, adapter, log) -> dict:
         adapter.load_weights(model, job.weights_path)
     except SpecError as error:
         return _refused(error)
-    np.savez(job.canonical_path, *adapter.get_weights(model))
+    weights_npz.save(job.canonical_path, spec.model, adapter.get_weights(model))
     return {"status": "ok"}
 
 
@@ -73,7 +74,10 @@ def _import(job: Job, spec, adapter, log) -> dict:
     """Canonical arrays (.npz) -> the framework's own weights file, written under a temporary name next to it and
     renamed: a failed or killed conversion leaves no half-written file."""
     model = adapter.build_model(spec.model, seed=job.seed)
-    adapter.set_weights(model, _load_weights(job.canonical_path))
+    try:
+        adapter.set_weights(model, weights_npz.load(job.canonical_path, spec.model))
+    except SpecError as error:  # a canonical file the user gave (harness convert --from npz)
+        return _refused(error)
     try:
         save_atomically(adapter, model, job.out_path)
     except OSError as error:
@@ -123,7 +127,32 @@ def _bench(job: Job, spec, adapter, log) -> dict:
     return measure(job, spec, adapter, log)
 
 
-KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import, "bench": _bench}
+def _read_model(job: Job, spec, adapter, log) -> dict:
+    from harness.jobs import porting
+
+    try:
+        return porting.read_model(job, adapter, log)
+    except SpecError as error:
+        return _refused(error)
+
+
+def _predict(job: Job, spec, adapter, log) -> dict:
+    from harness.jobs import porting
+
+    return porting.predict(job, spec, adapter, log)
+
+
+def _artifact(job: Job, spec, adapter, log) -> dict:
+    from harness.jobs import artifact
+
+    try:
+        return artifact.make_artifact(job, spec, adapter, log)
+    except SpecError as error:
+        return _refused(error)
+
+
+KINDS = {"train": _train, "parity": _parity, "export": _export, "import": _import, "bench": _bench,
+         "read_model": _read_model, "predict": _predict, "artifact": _artifact}
 
 
 def execute(job: Job, log=None) -> dict:
@@ -131,7 +160,7 @@ def execute(job: Job, log=None) -> dict:
     log = log or (lambda line: print(f"{job.prefix} {line}", flush=True))
     result = {"framework": job.framework, "seed": job.seed}
     try:
-        spec = parse_spec(job.spec)  # once in this process
+        spec = parse_spec(job.spec) if job.spec is not None else None  # once in this process
         adapter = frameworks.load(job.framework)
         result["threads"] = adapter.configure(job.threads, job.seed)
         result["versions"] = adapter.versions()

@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from harness.core import atomic
 
-KINDS = ("train", "parity", "export", "import", "bench")
+KINDS = ("train", "parity", "export", "import", "bench", "read_model", "predict", "artifact")
 # The fields each kind reads, beyond the ones every job has: a job without one of them is refused when built.
 NEEDS = {
     "train": ("data_path",),
     "parity": ("data_path", "weights_path", "trace_path", "dtype", "steps"),
     "export": ("weights_path", "canonical_path"),
     "import": ("canonical_path", "out_path"),
+    "read_model": ("model_path", "canonical_path", "batch_path"),
+    "predict": ("canonical_path", "batch_path", "out_path"),
+    "artifact": ("canonical_path", "batch_path", "format", "out_path"),
     "bench": ("data_path", "device", "tf32", "execution", "repeats", "warmup_steps", "large_batch", "infer_calls",
               "matmul_size"),
 }
@@ -28,11 +31,11 @@ NEEDS = {
 class Job(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["train", "parity", "export", "import", "bench"] = "train"
+    kind: Literal[KINDS] = "train"
     framework: str
     seed: int
     threads: int
-    spec: dict                              # the spec as plain data, parsed once in the worker
+    spec: Optional[dict] = None             # the spec as plain data, parsed once in the worker (all but read_model)
     result_path: str                        # where the worker writes its result (JSON, atomically)
     label: Optional[str] = None             # the log prefix, when "[framework seed N]" does not say enough
     environment: dict[str, str] = {}        # set before any framework is imported (threads, visible devices)
@@ -42,8 +45,11 @@ class Job(BaseModel):
     trace_path: Optional[str] = None        # parity: where the trace goes
     dtype: Optional[str] = None             # parity: float32 or float64
     steps: Optional[int] = None             # parity: steps traced; bench: steps per timed repeat (None: an epoch)
-    canonical_path: Optional[str] = None    # export/import: the canonical arrays (.npz)
-    out_path: Optional[str] = None          # import: the framework's own weights file to write
+    canonical_path: Optional[str] = None    # export/import/read_model/predict/artifact: the canonical arrays (.npz)
+    out_path: Optional[str] = None          # import: the weights file to write; predict: outputs; artifact: the file
+    model_path: Optional[str] = None        # read_model: the Keras or PyTorch model file to import
+    batch_path: Optional[str] = None        # read_model (written), predict/artifact (read): probe batch (.npz)
+    format: Optional[str] = None            # artifact: onnx, savedmodel, tflite, torchscript, pt2
     device: Optional[str] = None            # bench: cpu or gpu
     tf32: Optional[bool] = None             # bench
     execution: Optional[dict] = None        # bench: the adapter's execution settings for the mode
@@ -57,7 +63,8 @@ class Job(BaseModel):
 
     @model_validator(mode="after")
     def _has_what_its_kind_reads(self):
-        missing = [name for name in NEEDS[self.kind] if getattr(self, name) is None]
+        needs = NEEDS[self.kind] + (() if self.kind == "read_model" else ("spec",))
+        missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} job needs {', '.join(missing)}")
         return self
