@@ -8,13 +8,15 @@ import importlib
 
 from harness.core.errors import SpecError
 
-__all__ = ["Spec", "SpecError", "load_results", "load_spec", "parse_spec", "run"]
+__all__ = ["Spec", "SpecError", "from_keras", "from_torch", "load_results", "load_spec", "parse_spec", "run"]
 __version__ = "0.1.0"
-_LAZY = {"Spec": "harness.core.spec", "load_spec": "harness.core.validate", "parse_spec": "harness.core.validate"}
+_LAZY = {"Spec": "harness.core.spec", "load_spec": "harness.core.validate", "parse_spec": "harness.core.validate",
+         "from_keras": "harness.port.python_api", "from_torch": "harness.port.python_api"}
 
 
 def __getattr__(name: str):
-    """`harness.Spec`, `harness.load_spec`, `harness.parse_spec`: imported on first use."""
+    """`harness.Spec`, `harness.load_spec`, `harness.parse_spec`, `harness.from_keras`, `harness.from_torch`:
+    imported on first use."""
     if name not in _LAZY:
         raise AttributeError(f"module 'harness' has no attribute {name!r}")
     return getattr(importlib.import_module(_LAZY[name]), name)

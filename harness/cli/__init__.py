@@ -1,8 +1,8 @@
 """The command line only: parse, call, print. Every error is one line and exit status 2.
 
-`harness run | bench | parity | convert | compare | mlflow | report` (commands.py), `validate | list | schema`
-(info.py); the options are in parser.py. No framework is imported here: `run` starts worker processes (or
-imports an adapter lazily with --in-process).
+`harness run | bench | parity | convert | compare | mlflow | report` (commands.py), `import | export` (port.py),
+`validate | list | schema` (info.py); the options are in parser.py. No framework is imported here: `run` starts
+worker processes (or imports an adapter lazily with --in-process).
 
 Rule: the top floor; nothing imports it but `harness.__main__`.
 """
@@ -13,14 +13,14 @@ import sys
 import threading
 import warnings
 
-from harness.cli import commands, info
+from harness.cli import commands, info, port
 from harness.cli.parser import build_parser
 from harness.core.errors import SpecError
 
 COMMANDS = {"run": commands.cmd_run, "bench": commands.cmd_bench, "parity": commands.cmd_parity,
             "convert": commands.cmd_convert, "compare": commands.cmd_compare, "mlflow": commands.cmd_mlflow,
             "validate": info.cmd_validate, "list": info.cmd_list, "schema": info.cmd_schema,
-            "report": commands.cmd_report}
+            "report": commands.cmd_report, "import": port.cmd_import, "export": port.cmd_export}
 
 
 def _terminate(signum, frame):

@@ -173,6 +173,32 @@ def _parity_and_convert_parsers(commands) -> None:
     convert.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
+EXPORT_FORMATS = ["onnx", "savedmodel", "tflite", "torchscript", "pt2", "all"]
+
+
+def _port_parsers(commands) -> None:
+    """import and export: models in from Keras / PyTorch files, artifacts out to deployment formats."""
+    port = commands.add_parser("import", help="a Keras model file (.keras, .h5) or a PyTorch program (.pt2, from "
+                               "torch.export.save) -> a spec and its weights, proven exact in the other framework")
+    port.add_argument("file", help="the model file; nothing in it is executed")
+    port.add_argument("--out", help="folder for NAME.yaml and NAME.weights.npz (default: results/<name>/import)")
+    port.add_argument("--force", action="store_true", help="overwrite NAME.yaml / NAME.weights.npz in --out")
+    port.add_argument("--in-process", action="store_true", help="both frameworks in this process (debugging)")
+
+    export = commands.add_parser("export", help="the spec's model with trained weights as a deployment artifact, "
+                                 "loaded back in its own runtime and checked against the framework",
+                                 formatter_class=DefaultsFormatter)
+    export.add_argument("spec")
+    export.add_argument("--weights", required=True, help="canonical .npz (harness import / run), .weights.h5 or .pt")
+    export.add_argument("--framework", choices=["tensorflow", "torch", "both"], default="tensorflow",
+                        help="the framework that exports (both: ONNX from each, judged in one onnxruntime)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
+                        help="tensorflow: onnx, savedmodel, tflite; torch: onnx, torchscript, pt2; all: every one")
+    export.add_argument("--out", help="the artifact to write (a folder when several are made)")
+    export.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    export.add_argument("--in-process", action="store_true", help="export in this process (debugging)")
+
+
 def _folder_parsers(commands) -> None:
     """mlflow and compare: they read results folders."""
     mlflow = commands.add_parser("mlflow", help="log a results folder to MLflow: one run per framework and seed",
@@ -203,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _run_parser(commands)
     _parity_and_convert_parsers(commands)
+    _port_parsers(commands)
     _folder_parsers(commands)
     _bench_parser(commands)
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")

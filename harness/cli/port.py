@@ -1,0 +1,33 @@
+"""The commands that bring models in and take them out: `harness import FILE` and `harness export SPEC`."""
+
+from harness.core.imported import TOLERANCE
+
+
+def cmd_import(args) -> int:
+    from harness.port.importing import OTHER, import_file
+
+    proof = import_file(args.file, out=args.out, force=args.force, in_process=args.in_process)
+    other = OTHER[proof.source]
+    counted = ("the same" if proof.original_params == proof.spec_params else
+               f"{proof.original_params - proof.spec_params:+,} there (see the notes)")
+    print(f"\nimported {args.file} ({proof.source}): {len(proof.spec.model.layers)} layers")
+    print(f"parameters: {proof.original_params:,} in the original ({proof.source}); {proof.spec_params:,} in the "
+          f"spec, in both frameworks ({counted})")
+    print(f"proof: the {other} model built from the spec, with the imported weights, against the original on "
+          f"{proof.samples} samples: largest difference {proof.difference:.2g} (at most {TOLERANCE:g} allowed)")
+    for note in proof.notes:
+        print(f"note: {note}")
+    print(f"wrote {proof.spec_path} and {proof.weights_path}")
+    print(f"next: harness run {proof.spec_path}   (edit its data section first: see the comments at its top)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from harness.core.validate import load_spec
+    from harness.port.exporting import export, format_table
+
+    frameworks = ("tensorflow", "torch") if args.framework == "both" else (args.framework,)
+    rows = export(load_spec(args.spec), args.weights, frameworks=frameworks, formats=(args.format,), out=args.out,
+                  force=args.force, in_process=args.in_process)
+    print("\n" + format_table(rows))
+    return 0 if all(row.get("status") == "ok" and row.get("passed", True) for row in rows) else 1
