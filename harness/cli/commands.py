@@ -45,7 +45,7 @@ def _check_address(args) -> None:
 
 def _check_sweep_options(args) -> None:
     """The options a sweep cannot honour are refused, never dropped: its runs go to worker processes (or Ray), it
-    writes no TensorBoard files, and MLflow logs a results folder of one experiment."""
+    writes no TensorBoard files and saves no weights, and MLflow logs a results folder of one experiment."""
     if args.in_process:
         raise SpecError("--in-process", "is for one experiment; a sweep (a sweep: block, --executor ray or --jobs "
                                         "above 1) runs every point in worker processes")
@@ -54,6 +54,9 @@ def _check_sweep_options(args) -> None:
                                     "`harness mlflow` on a results folder of one point instead)")
     if args.no_tensorboard:
         raise SpecError("--no-tensorboard", "a sweep writes no TensorBoard files; leave the option out")
+    if args.no_save_weights:
+        raise SpecError("--no-save-weights", "a sweep saves no weights (its points' results are tables); leave the "
+                                             "option out")
 
 
 def cmd_run(args) -> int:
@@ -75,7 +78,8 @@ def cmd_run(args) -> int:
     results, trained = run_experiment(
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
         optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
-        tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large)
+        tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large,
+        save_weights=not args.no_save_weights)
     if args.mlflow is not None:
         from harness.report.tracking import log_to_mlflow
 

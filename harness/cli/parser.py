@@ -138,6 +138,9 @@ def _run_parser(commands) -> None:
     _analysis_arguments(run)
     run.add_argument("--no-tensorboard", action="store_true",
                      help="do not write TensorBoard event files (OUT/tensorboard/<framework>-seed<k>/)")
+    run.add_argument("--no-save-weights", action="store_true",
+                     help="do not save each run's final weights (OUT/weights/<framework>-seed<k>.weights.h5 / .pt "
+                          "and .weights.npz)")
     run.add_argument("--mlflow", metavar="URI", help="also log every run to this MLflow tracking URI "
                                                      "(e.g. sqlite:///mlflow.db)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -163,13 +166,13 @@ def _parity_and_convert_parsers(commands) -> None:
     _allow_large(parity)
 
     convert = commands.add_parser("convert", help="move trained weights between the frameworks (Keras .weights.h5 "
-                                  "<-> torch .pt) for the spec's model")
+                                  "<-> torch .pt, or canonical .npz) for the spec's model")
     convert.add_argument("spec")
-    convert.add_argument("--from", dest="source", required=True, choices=list(registry.FRAMEWORKS),
-                         help="the framework that wrote --weights")
-    convert.add_argument("--weights", required=True, help="its weights file (.weights.h5 or .pt)")
-    convert.add_argument("--out", required=True, help="the other framework's weights file to write (not an "
-                                                      "existing file, unless --force)")
+    convert.add_argument("--from", dest="source", required=True, choices=[*registry.FRAMEWORKS, "canonical"],
+                         help="what wrote --weights: a framework, or canonical (.npz from harness run / import)")
+    convert.add_argument("--weights", required=True, help="its weights file (.weights.h5, .pt or .npz)")
+    convert.add_argument("--out", required=True, help="the file to write (not an existing file, unless --force): "
+                                                      "the other framework's, or .npz for canonical weights")
     convert.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 

@@ -95,6 +95,7 @@ FRAMEWORKS = {
     "tensorflow": "Keras 3 Sequential on the TensorFlow backend (package models_tf)",
     "torch": "PyTorch nn.Module (package models_torch)",
 }
+WEIGHTS_SUFFIXES = {"tensorflow": ".weights.h5", "torch": ".pt"}  # each framework's own weights file
 
 
 # The summary figures the statistics compare per task, in report order; `analysis.margins` may name any of them.

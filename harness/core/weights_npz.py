@@ -10,13 +10,19 @@ one SpecError line on `field`.
 
 import numpy as np
 
-from harness.core import guard, init
+from harness.core import guard, init, registry
 from harness.core.data_files import NPZ_READ_ERRORS, ZIP_MAGIC, npy_header
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
 
 SUFFIX = ".npz"
 REAL_KINDS = "fiu"  # float, signed and unsigned integers: cast to float32 when loaded
+
+
+def run_file_names(framework: str, seed: int) -> tuple[str, str]:
+    """(the framework's own file, the canonical .npz) that `harness run` saves a run's final weights as."""
+    stem = f"{framework}-seed{seed}"
+    return stem + registry.WEIGHTS_SUFFIXES[framework], stem + ".weights.npz"
 
 
 def layout(model: ModelSpec) -> list[tuple[str, tuple]]:

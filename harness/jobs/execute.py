@@ -9,6 +9,7 @@ import os
 import resource
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -30,15 +31,31 @@ def _load_weights(path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
+def _saver(job: Job, spec, adapter):
+    """on_finish for train.fit: the final weights into job.weights_dir, in both formats (nothing if not asked)."""
+    if not job.weights_dir:
+        return lambda model: None
+
+    def save(model):
+        folder = Path(job.weights_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        own, canonical = weights_npz.run_file_names(job.framework, job.seed)
+        save_atomically(adapter, model, folder / own)
+        weights_npz.save(folder / canonical, spec.model, adapter.get_weights(model))
+
+    return save
+
+
 def _train(job: Job, spec, adapter, log) -> dict:
     dataset = data.load(job.data_path)
     weights = _load_weights(job.weights_path) if job.weights_path else None
+    finish = _saver(job, spec, adapter)
     if not job.tensorboard_dir:
-        return train.fit(adapter, spec, dataset, job.seed, weights, log=log)
+        return train.fit(adapter, spec, dataset, job.seed, weights, log=log, on_finish=finish)
     writer = frameworks.load_module(job.framework, "tensorboard").open_writer(job.tensorboard_dir)
     try:
         return train.fit(adapter, spec, dataset, job.seed, weights, log=log, on_epoch=lambda row: writer.scalars(
-            row["epoch"], epoch_scalars(row, dataset.target.metric)))
+            row["epoch"], epoch_scalars(row, dataset.target.metric)), on_finish=finish)
     finally:
         writer.close()
 
@@ -110,7 +127,6 @@ def save_atomically(adapter, model, path) -> None:
     """adapter.save_weights to a hidden temporary name that keeps the file's suffix (Keras requires
     .weights.h5), then one rename."""
     import uuid
-    from pathlib import Path
 
     path = Path(path)
     temporary = path.with_name(f".{uuid.uuid4().hex[:12]}.partial.{path.name}")

@@ -42,6 +42,7 @@ class Job(BaseModel):
     data_path: Optional[str] = None         # the prepared data (.npz, harness.core.data.save)
     weights_path: Optional[str] = None      # initial weights (.npz), or the framework's own file to export
     tensorboard_dir: Optional[str] = None   # train: the run's TensorBoard staging folder
+    weights_dir: Optional[str] = None       # train: where the final weights are staged (own format and .npz)
     trace_path: Optional[str] = None        # parity: where the trace goes
     dtype: Optional[str] = None             # parity: float32 or float64
     steps: Optional[int] = None             # parity: steps traced; bench: steps per timed repeat (None: an epoch)

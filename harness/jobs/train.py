@@ -47,11 +47,13 @@ def build_checked(adapter, model_spec, seed: int):
 
 
 def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
-        log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None) -> dict:
+        log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None,
+        on_finish: Callable[[object], None] = lambda model: None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
     on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, val_loss, val_metric]}
-    (TensorBoard writing, progress display); it runs outside the timed part of the epoch."""
+    (TensorBoard writing, progress display); it runs outside the timed part of the epoch. on_finish(model) gets the
+    trained model (the restored best weights where early stopping restores) of a run that did not diverge."""
     model = build_checked(adapter, spec.model, seed)
     if weights is not None:
         adapter.set_weights(model, weights)
@@ -84,6 +86,8 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
             break
     if best_weights is not None:
         adapter.set_weights(model, best_weights)
+    if status == "ok":
+        on_finish(model)
     return {
         "status": status,
         "epochs": epochs,

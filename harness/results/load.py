@@ -53,6 +53,7 @@ class _Manifest(_Open):
     defaults_diff: Optional[list[dict[str, Any]]] = None
     analysis: Optional[Analysis] = None
     frameworks: dict[str, _FrameworkFacts] = {}
+    weights: list[dict[str, Any]] = []  # saved weights per run: framework, seed, file, canonical (relative paths)
 
 
 _JSON_KINDS = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "true or false",

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness.core import atomic, data, folders, init, resources
+from harness.core import atomic, data, folders, init, resources, weights_npz
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump, with_overrides
 from harness.core.spec import Spec
@@ -23,9 +23,10 @@ from harness.results.load import load_results, read_manifest
 from harness.results.tables import Results
 
 
-def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None):
+def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None,
+               save_weights: bool = False):
     """One worker job per (framework, seed) of the spec, or of `only`, in the spec's (seed, framework) order, with
-    the initial weights written once per seed; TensorBoard events go to a staging folder per run."""
+    the initial weights written once per seed; TensorBoard events and final weights go to staging folders per run."""
     only = {(framework, seed) for seed in spec.seeds for framework in spec.frameworks} if only is None else only
     dumped = spec_dump(spec)
     for seed in spec.seeds:
@@ -41,7 +42,8 @@ def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]
             yield Job(spec=dumped, framework=framework, seed=seed, threads=threads,
                       data_path=str(work / "data.npz"), weights_path=str(weights_path) if weights_path else None,
                       result_path=str(work / f"{framework}-seed{seed}.json"),
-                      tensorboard_dir=str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None)
+                      tensorboard_dir=str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None,
+                      weights_dir=str(work / f"weights-{framework}-seed{seed}") if save_weights else None)
 
 
 EVENT_FILES = r"events\.out\.tfevents\..+"  # what both frameworks' TensorBoard writers name their files
@@ -63,6 +65,36 @@ def _publish_events(staging: Optional[str], finished: bool) -> None:
             if re.fullmatch(EVENT_FILES, path.name):
                 path.replace(final / path.name)
     folders.remove_written(staging, EVENT_FILES)
+
+
+WEIGHTS = "weights"  # the results folder's subfolder of saved weights
+
+
+def _publish_weights(staging: Optional[str], out: Path) -> None:
+    """A finished run's staged weights files replace that run's earlier ones in OUT/weights (files the harness
+    wrote, named per framework and seed). A weights folder that is a link or a file is not the harness': left
+    alone, and the weights are not published."""
+    if not staging or not Path(staging).is_dir():
+        return
+    final = out / WEIGHTS
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        return
+    final.mkdir(exist_ok=True)
+    for path in Path(staging).iterdir():
+        target = final / path.name
+        if not target.is_symlink():
+            path.replace(target)
+
+
+def saved_weights(out: Path, planned: list[dict]) -> list[dict]:
+    """The manifest's list of saved weights: per planned run whose two files are in OUT/weights."""
+    listed = []
+    for run in planned:
+        own, canonical = weights_npz.run_file_names(run["framework"], run["seed"])
+        if all((out / WEIGHTS / name).is_file() for name in (own, canonical)):
+            listed.append({"framework": run["framework"], "seed": run["seed"], "file": f"{WEIGHTS}/{own}",
+                           "canonical": f"{WEIGHTS}/{canonical}"})
+    return listed
 
 
 def planned_runs(spec: Spec) -> list[dict]:
@@ -89,7 +121,8 @@ def rebuild(out: Path) -> Results:
     notes = [note for note in facts.get("notes", []) if not note.startswith(RERUN_FAILED)] + [
         f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
         f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys, identities)]
-    facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs)}
+    facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs),
+             "weights": saved_weights(out, facts.get("planned_runs", []))}
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
         try:
@@ -122,7 +155,7 @@ def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
 def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
                    optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
                    tensorboard: bool = True, force: bool = False, allow_large: bool = False,
-                   log: Callable[[str], None] = print):
+                   save_weights: bool = True, log: Callable[[str], None] = print):
     """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
     spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults)
     if threads is not None and threads < 1:
@@ -145,12 +178,14 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
     facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
-    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, tensorboard, log)
+    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, (tensorboard, save_weights), log)
     return rebuild(out), trained
 
 
-def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, tensorboard: bool,
+def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, outputs: tuple[bool, bool],
                log) -> list[dict]:
+    """Trains the runs in `todo`; outputs: (write TensorBoard events, save the final weights)."""
+    tensorboard, save_weights = outputs
     keys = {(run["framework"], run["seed"]): run["key"] for run in planned}
     runs = [(run["framework"], run["seed"]) for run in planned if run["key"] in todo]
     trained = []
@@ -160,7 +195,8 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
     try:
         with folders.work_dir() as work:
             data.save(dataset, work / "data.npz")
-            for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs)):
+            for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs),
+                                  save_weights=save_weights):
                 run_id = (job.framework, job.seed)
 
                 def show(line, run_id=run_id, prefix=job.prefix + " "):
@@ -169,6 +205,8 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
                 result = local.run(job, work / f"{job.framework}-seed{job.seed}.job.json", show, in_process)
                 progress.finish(*run_id, result["status"], result.get("error", ""))
                 _publish_events(job.tensorboard_dir, result["status"] in store.FINISHED)
+                if result["status"] == "ok":
+                    _publish_weights(job.weights_dir, out)
                 record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric}
                 store.save(out, keys[run_id], record)
                 trained.append(record)
@@ -182,7 +220,8 @@ def run(spec: Spec, out_dir=None, **options):
 
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
     never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
-    threads, tensorboard, force, allow_large, log. Returns a `harness.results.tables.Results` with the history and
-    summary DataFrames and the manifest.
+    threads, tensorboard, force, allow_large, save_weights (each run's final weights in OUT/weights: the
+    framework's own file and the canonical .npz; default True), log. Returns a `harness.results.tables.Results`
+    with the history and summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]
