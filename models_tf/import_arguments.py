@@ -1,0 +1,151 @@
+"""One Keras layer's config read argument by argument, for the importer's translation table (import_layers.py).
+
+A model file holds a layer's arguments as plain data. `Arguments` hands each one out once: as a spec value, as
+a value that must be one of a few (else one SpecError line naming the layer, the argument, the received value
+and what is allowed), or as one that cannot change the computation here. `finish` refuses whatever was left
+unread, so an argument of a newer Keras is never silently dropped. Nothing here needs Keras.
+"""
+
+from harness.core import registry, spec_layers
+from harness.core.errors import SpecError
+from harness.core.spec_layers import brief
+
+ABSENT = object()
+DESCRIPTIVE = ("name", "trainable", "dtype")  # checked once for every layer by the importer
+
+# An initializer with no arguments that change its distribution (a seed does not) -> its spec name.
+INITIALIZERS = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform",
+                "HeNormal": "he_normal", "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
+                "Zeros": "zeros", "Ones": "ones"}
+VARIANCE_SCALING = {
+    (1.0, "fan_avg", "uniform"): "glorot_uniform", (1.0, "fan_avg", "truncated_normal"): "glorot_normal",
+    (2.0, "fan_in", "uniform"): "he_uniform", (2.0, "fan_in", "truncated_normal"): "he_normal",
+    (1.0, "fan_in", "uniform"): "lecun_uniform", (1.0, "fan_in", "truncated_normal"): "lecun_normal",
+}
+# Keras initializer classes a file may name (all are Keras' own; those without a spec name are noted)
+KERAS_INITIALIZERS = {*INITIALIZERS, "Orthogonal", "RandomUniform", "RandomNormal", "TruncatedNormal", "Constant",
+                      "VarianceScaling", "Identity"}
+REGULARIZERS = {"L1", "L2", "L1L2"}
+SPEC_DEFAULTS = {name: field.default for model in (spec_layers.Weighted, spec_layers.Recurrent, spec_layers.Embedding)
+                 for name, field in model.model_fields.items() if name.endswith("initializer")}
+
+
+class Arguments:
+    """One layer's config, read argument by argument; `finish` refuses any argument left unread."""
+
+    def __init__(self, kind: str, config: dict, rank: int, field: str, where: str, notes: list):
+        self.kind, self.config, self.rank = kind, config, rank
+        self.field, self.where, self.notes = field, where, notes
+        self.unread = [key for key in config if key not in DESCRIPTIVE]
+
+    def refuse(self, key: str, value, allowed: str):
+        raise SpecError(self.field, f"{self.where}: {key}={brief(value)} has no spec equivalent; allowed: {allowed}")
+
+    def get(self, key: str, default=ABSENT):
+        if key in self.unread:
+            self.unread.remove(key)
+        value = self.config.get(key, default)
+        if value is ABSENT:
+            raise SpecError(self.field, f"{self.where}: the argument {key} is missing from the layer's config")
+        return value
+
+    def expect(self, key: str, allowed: tuple, why: str = "", default=ABSENT):
+        """The value if it is one of `allowed` (compared by ==, with bool kept apart from numbers)."""
+        value = self.get(key, allowed[0] if default is ABSENT else default)
+        if not any(value == choice and isinstance(value, bool) == isinstance(choice, bool) for choice in allowed):
+            self.refuse(key, value, " or ".join(brief(choice) for choice in allowed) + (f" ({why})" if why else ""))
+        return value
+
+    def size(self, key: str):
+        """A 1-D layer's size as the spec holds it: Keras' [3] -> 3."""
+        value = self.get(key)
+        if isinstance(value, list) and len(value) == 1:
+            return value[0]
+        return value if isinstance(value, int) else self.refuse(key, value, "one size")
+
+    def flag(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            self.refuse(key, value, "true or false")
+        return value
+
+    def activation(self, key: str = "activation", allowed=tuple(registry.ACTIVATIONS)) -> str:
+        value = self.get(key)
+        if not isinstance(value, str) or value not in allowed:
+            self.refuse(key, value, ", ".join(allowed))
+        return value
+
+    def initializer(self, key: str, spec_default: str = "") -> str:
+        value, default = self.get(key), spec_default or SPEC_DEFAULTS[key]
+        name = initializer_name(value)
+        if name is None:
+            name = default
+            self.notes.append(f"{self.where}: {key} {describe(value)} has no spec name; the spec uses {default} "
+                              f"(it only matters when training from scratch; the imported weights are exact)")
+        return name
+
+    def regularizer(self, key: str):
+        value = self.get(key, None)
+        if value is None:
+            return None
+        kind, config = object_kind(value)
+        if kind not in REGULARIZERS or set(config) - {"l1", "l2"}:
+            self.refuse(key, value, "null, L1, L2 or L1L2")
+        return {"l1": float(config.get("l1", 0.0)), "l2": float(config.get("l2", 0.0))}
+
+    def absent(self, *keys: str, why: str = ""):
+        """Arguments that must be null (or missing): constraints, activity regularizers, quantization."""
+        for key in keys:
+            value = self.get(key, None)
+            if value is not None:
+                self.refuse(key, value, "null" + (f" ({why})" if why else ""))
+
+    def ignore(self, *keys: str):
+        """Arguments that cannot change what the layer computes here (a seed with no randomness, unroll)."""
+        for key in keys:
+            self.get(key, None)
+
+    def finish(self, spec_layer: dict) -> dict:
+        if self.unread:
+            key = self.unread[0]
+            raise SpecError(self.field, f"{self.where}: the argument {key}={brief(self.config[key])} is not one this "
+                                        f"importer knows, so its effect cannot be checked")
+        return spec_layer
+
+
+def object_kind(value) -> tuple[str, dict]:
+    """(class name, config) of a serialized Keras object such as {"class_name": "L2", "config": {"l2": 0.01}}."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        config = value.get("config")
+        return value["class_name"], config if isinstance(config, dict) else {}
+    return "", {}
+
+
+def describe(value) -> str:
+    kind, config = object_kind(value)
+    if not kind:
+        return brief(value)
+    arguments = ", ".join(f"{key}={brief(item, 20)}" for key, item in config.items() if key != "seed")
+    return brief(f"{kind}({arguments})")
+
+
+def initializer_name(value):
+    """The spec's name for a serialized Keras initializer, or None where the spec has none."""
+    kind, config = object_kind(value)
+    if isinstance(value, str):
+        return value if value in registry.INITIALIZERS else None
+    arguments = {key: item for key, item in config.items() if key != "seed"}
+    if kind in INITIALIZERS and all(arguments.get(key) is None for key in ("input_axes", "output_axes")) \
+            and set(arguments) <= {"input_axes", "output_axes"}:
+        return INITIALIZERS[kind]
+    if kind == "VarianceScaling" and set(arguments) == {"scale", "mode", "distribution"}:
+        return VARIANCE_SCALING.get((arguments["scale"], arguments["mode"], arguments["distribution"]))
+    if kind == "Orthogonal" and arguments in ({"gain": 1.0}, {}):
+        return "orthogonal"
+    if kind == "RandomUniform" and arguments == {"minval": -0.05, "maxval": 0.05}:
+        return "random_uniform"
+    if kind == "Constant" and arguments.get("value") in (0.0, 1.0) and len(arguments) == 1:
+        return "zeros" if arguments["value"] == 0.0 else "ones"
+    return None
