@@ -8,7 +8,7 @@ unread, so an argument of a newer Keras is never silently dropped. Nothing here 
 
 from harness.core import registry, spec_layers
 from harness.core.errors import SpecError
-from harness.core.spec_layers import brief
+from harness.core.spec_layers import as_name, brief
 
 ABSENT = object()
 DESCRIPTIVE = ("name", "trainable", "dtype")  # checked once for every layer by the importer
@@ -75,14 +75,16 @@ class Arguments:
             self.refuse(key, value, ", ".join(allowed))
         return value
 
-    def initializer(self, key: str, spec_default: str = "") -> str:
+    def initializer(self, key: str, spec_default: str = "", fixed: bool = False) -> str:
+        """The spec's name for it, else (or where the spec's layer has no such field: fixed) the spec's default,
+        with a note: an initializer only matters when training from scratch."""
         value, default = self.get(key), spec_default or SPEC_DEFAULTS[key]
         name = initializer_name(value)
-        if name is None:
-            name = default
-            self.notes.append(f"{self.where}: {key} {describe(value)} has no spec name; the spec uses {default} "
-                              f"(it only matters when training from scratch; the imported weights are exact)")
-        return name
+        if name is None or (fixed and name != default):
+            reason = "has no spec field" if fixed else "has no spec name"
+            self.notes.append(f"{self.where}: {key} {describe(value)} {reason}; the spec uses {default} (it only "
+                              f"matters when training from scratch; the imported weights are exact)")
+        return default if name is None or fixed else name
 
     def regularizer(self, key: str):
         value = self.get(key, None)
@@ -127,8 +129,9 @@ def describe(value) -> str:
     kind, config = object_kind(value)
     if not kind:
         return brief(value)
-    arguments = ", ".join(f"{key}={brief(item, 20)}" for key, item in config.items() if key != "seed")
-    return brief(f"{kind}({arguments})")
+    arguments = ", ".join(f"{as_name(str(key), 20)}={brief(item, 20)}" for key, item in config.items() if key != "seed")
+    text = f"{as_name(kind)}({arguments})"
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def initializer_name(value):
@@ -149,3 +152,23 @@ def initializer_name(value):
     if kind == "Constant" and arguments.get("value") in (0.0, 1.0) and len(arguments) == 1:
         return "zeros" if arguments["value"] == 0.0 else "ones"
     return None
+
+
+def check_objects(config, objects: dict, field: str, source: str) -> None:
+    """Every serialized object the config names (the unused compile_config aside) is in `objects`: {module:
+    class names}; an object naming no module (an h5 file's layers) may be any of them."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if "class_name" in node or "module" in node:
+                module, kind = node.get("module"), node.get("class_name")
+                known = set().union(*objects.values()) if module is None else objects.get(module, ())
+                if kind not in known or node.get("registered_name") not in (None, kind):
+                    name = f"{as_name(str(module))}.{as_name(str(kind))}"
+                    raise SpecError(field, f"{source} names the object {name} (registered as "
+                                           f"{brief(node.get('registered_name'))}), which is not one of Keras' own "
+                                           f"that the importer reads; nothing from the file was run")
+            stack.extend(value for key, value in node.items() if key != "compile_config")

@@ -15,7 +15,7 @@ from harness.core import registry, shapes
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import as_name, brief
-from models_tf.import_arguments import KERAS_INITIALIZERS, REGULARIZERS, Arguments
+from models_tf.import_arguments import KERAS_INITIALIZERS, REGULARIZERS, Arguments, check_objects
 
 
 def weighted(args: Arguments) -> dict:
@@ -112,12 +112,12 @@ def batch_normalization(args: Arguments) -> dict:
             "center": args.flag("center"), "scale": args.flag("scale")}
     for key, default in (("beta_initializer", "zeros"), ("gamma_initializer", "ones"),
                          ("moving_mean_initializer", "zeros"), ("moving_variance_initializer", "ones")):
-        args.initializer(key, default)
+        args.initializer(key, default, fixed=True)
     args.absent("beta_regularizer", "gamma_regularizer", why="the spec's batch normalization has no penalty")
     args.absent("beta_constraint", "gamma_constraint", why="a constraint changes training; the spec has none")
     args.expect("synchronized", (False,), "the spec's batch normalization is per device")
-    if args.expect("renorm", (False,), "the spec has no batch renormalization") is False:
-        args.ignore("renorm_clipping", "renorm_momentum")  # unused without renorm
+    args.expect("renorm", (False,), "the spec has no batch renormalization")
+    args.ignore("renorm_clipping", "renorm_momentum")  # unused without renorm
     return spec
 
 
@@ -192,27 +192,8 @@ def translate(kind: str, config: dict, rank: int, field: str, where: str, notes:
 # (module, class name) of every serialized object a config may name; an h5 file's layers name no module
 OBJECTS = {"keras": {"Sequential", "DTypePolicy", "FloatDTypePolicy"}, "keras.layers": {"InputLayer", *LAYERS},
            "keras.initializers": KERAS_INITIALIZERS, "keras.regularizers": REGULARIZERS}
-ANY_MODULE = set().union(*OBJECTS.values())
 MODELS = ("Sequential", "Functional", "Model")
 ID_DTYPES = ("float32", "int32", "int64")  # an embedding's input: token ids
-
-
-def _check_objects(config, field: str, source: str) -> None:
-    """Every serialized object the config names (the unused compile_config aside) is one of OBJECTS."""
-    stack = [config]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if "class_name" in node or "module" in node:
-                module, kind = node.get("module"), node.get("class_name")
-                known = ANY_MODULE if module is None else OBJECTS.get(module, ())
-                if kind not in known or node.get("registered_name") not in (None, kind):
-                    raise SpecError(field, f"{source} names the object {brief(module)}.{brief(kind)} (registered "
-                                           f"as {brief(node.get('registered_name'))}), which is not one of Keras' "
-                                           f"own that the importer reads; nothing from the file was run")
-            stack.extend(value for key, value in node.items() if key != "compile_config")
 
 
 def unsupported(where: str, kind: str, reason: str = "") -> str:
@@ -259,6 +240,8 @@ def _translate_layer(index: int, layer, field: str, source: str, notes: list) ->
         raise SpecError(field, f"{source}: layer {index} is {brief(layer)}, not a serialized Keras layer")
     kind, config, module = layer.get("class_name"), layer["config"], layer.get("module")
     where = f"{source}: layer {index} {as_name(str(config.get('name')))} ({as_name(str(kind))})"
+    if kind in MODELS:
+        raise SpecError(field, unsupported(where, kind))
     if module not in (None, "keras.layers") or layer.get("registered_name") not in (None, kind):
         raise SpecError(field, unsupported(where, kind, f"a custom layer (module {brief(module)}, registered as "
                                                         f"{brief(layer.get('registered_name'))}); only Keras' own "
@@ -283,7 +266,7 @@ def translate_model(config, field: str, source: str, notes: list) -> tuple[dict,
     input_shape, layers = _input(layers, body, field, source)
     model = {"input_shape": input_shape,
              "layers": [_translate_layer(index, layer, field, source, notes) for index, layer in enumerate(layers)]}
-    _check_objects(config, field, source)
+    check_objects(config, OBJECTS, field, source)
     try:
         spec = ModelSpec.model_validate(model)
         shapes.infer(spec)
