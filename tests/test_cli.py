@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -84,6 +85,20 @@ def test_run_end_to_end(tmp_path):
     losses = history[history.metric == "loss"].pivot_table(index=["seed", "epoch", "split"], columns="framework",
                                                             values="value")
     assert (losses.tensorflow - losses.torch).abs().max() < 1e-5
+    # Every run's final weights, in its framework's own file and as canonical .npz, listed in the manifest; the
+    # two files hold the same weights (harness convert reads the framework's file back to canonical, exactly).
+    assert [(entry["framework"], entry["seed"]) for entry in manifest["weights"]] == [
+        ("tensorflow", 0), ("torch", 0), ("tensorflow", 1), ("torch", 1)]
+    for entry in manifest["weights"]:
+        assert (out / entry["file"]).is_file() and (out / entry["canonical"]).is_file()
+    back = tmp_path / "back.npz"
+    done = _harness("convert", str(spec), "--from", "torch", "--weights", str(out / "weights/torch-seed1.pt"), "--out",
+                    str(back), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with np.load(back) as converted, np.load(out / "weights/torch-seed1.weights.npz") as saved:
+        assert converted.files == saved.files == ["layers[0].kernel", "layers[0].bias", "layers[1].kernel",
+                                                  "layers[1].bias"]
+        assert all(np.array_equal(converted[key], saved[key]) for key in saved.files)
     report = (out / "report.md").read_text()
     (out / "report.md").unlink()
     done = _harness("report", str(out), cwd=tmp_path)
@@ -100,6 +115,7 @@ def test_diverged_run_is_marked_and_reported(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.status) == ["diverged"] and summary.epochs_run[0] == 1
     assert "diverged" in (out / "report.md").read_text()
+    assert not (out / "weights").exists()  # a diverged run's weights are not saved
 
 
 def test_a_dead_worker_is_a_failed_run_and_the_others_go_on(tmp_path, monkeypatch):
@@ -115,7 +131,8 @@ def test_a_dead_worker_is_a_failed_run_and_the_others_go_on(tmp_path, monkeypatc
 
     monkeypatch.setattr(local, "worker_command", crash_seed_1)
     out = tmp_path / "out"
-    assert main(["run", str(path), "--out", str(out), "--frameworks", "torch"]) == 1
+    assert main(["run", str(path), "--out", str(out), "--frameworks", "torch", "--no-save-weights"]) == 1
+    assert not (out / "weights").exists() and json.loads((out / "manifest.json").read_text())["weights"] == []
     summary = pd.read_csv(out / "summary.csv").set_index("seed")
     assert summary.loc[0, "status"] == "ok"
     assert summary.loc[1, "status"] == "failed"

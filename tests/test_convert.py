@@ -301,3 +301,55 @@ def test_the_output_is_renamed_into_place_only_when_complete(tmp_path):
     worker.save_atomically(SimpleNamespace(save_weights=lambda model, path: Path(path).write_bytes(b"whole")),
                             None, tmp_path / "out.pt")
     assert [path.name for path in tmp_path.iterdir()] == ["out.pt"] and (tmp_path / "out.pt").read_bytes() == b"whole"
+
+
+# ------------------------------------------------------------------------------- canonical weights (.npz)
+
+@pytest.mark.parametrize("target", ["tensorflow", "torch"])
+def test_canonical_weights_convert_to_each_framework_and_back_bit_for_bit(tmp_path, target):
+    """What `harness run` and `harness import` write (.npz under the spec's weight names) goes into a framework's
+    own file and comes back identical."""
+    from harness.core import weights_npz
+
+    spec = validate.parse_spec(SPECS["embedding_lstm_simple_rnn"])
+    rng = np.random.default_rng(SEED)
+    weights = [rng.standard_normal(w.shape).astype(np.float32) for w in init.initial_weights(spec.model, SEED)]
+    weights_npz.save(tmp_path / "start.npz", spec.model, weights)
+    own = tmp_path / f"model{SUFFIX[target]}"
+    convert(spec, "canonical", tmp_path / "start.npz", own, in_process=True, log=lambda line: None)
+    convert(spec, target, own, tmp_path / "back.npz", in_process=True, log=lambda line: None)
+    _assert_identical(weights_npz.load(tmp_path / "back.npz", spec.model), weights, f"canonical -> {target} -> back")
+
+
+def _tiny_arrays():
+    """TINY's four weights by name, zeros."""
+    return {"layers[0].kernel": np.zeros((4, 8)), "layers[0].bias": np.zeros(8),
+            "layers[1].kernel": np.zeros((8, 3)), "layers[1].bias": np.zeros(3)}
+
+
+# (case, writer(path), fragment of the one --weights line)
+CANONICAL_HOSTILE = {
+    "a pickle named .npz": (lambda path: path.write_bytes(pickle.dumps({"x": 1})), "another kind of file"),
+    "an object array": (lambda path: np.savez(path, **{**_tiny_arrays(), "layers[0].bias": np.array([object()] * 8)}),
+                        "received Python objects (pickled data is never loaded)"),
+    "another model's weights": (lambda path: np.savez(path, w=np.zeros(3)), "received 1 arrays"),
+    "a wrong shape": (lambda path: np.savez(path, **{**_tiny_arrays(), "layers[0].kernel": np.zeros((4, 9))}),
+                      "layers[0].kernel must have shape [4, 8]"),
+    "a NaN": (lambda path: np.savez(path, **{**_tiny_arrays(), "layers[1].bias": np.full(3, np.nan)}),
+              "must hold finite numbers"),
+    "a truncated archive": (lambda path: (np.savez(path, **_tiny_arrays()),
+                                          path.write_bytes(path.read_bytes()[:700])), "received a damaged one"),
+}
+
+
+@pytest.mark.parametrize("case", CANONICAL_HOSTILE)
+def test_hostile_canonical_weights_are_one_line_and_write_nothing(tmp_path, capsys, case):
+    write, fragment = CANONICAL_HOSTILE[case]
+    spec_path = write_spec(tmp_path, TINY)
+    weights = tmp_path / "weights.npz"
+    write(weights)
+    status = main(["convert", str(spec_path), "--from", "canonical", "--weights", str(weights),
+                   "--out", str(tmp_path / "out.pt")])
+    line = one_error_line(capsys)
+    assert status == 2 and line.startswith("error: --weights: ") and fragment in line, line
+    assert not (tmp_path / "out.pt").exists()

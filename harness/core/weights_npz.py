@@ -62,7 +62,10 @@ def _check_layout(headers: dict, wanted: list[tuple[str, tuple]], name: str, fie
     total = 0
     for key, shape in wanted:
         found, dtype = headers[key]
-        if dtype.hasobject or dtype.kind not in REAL_KINDS:
+        if dtype.hasobject:
+            raise SpecError(field, f"{name}: {key} must hold real numbers; received Python objects (pickled data "
+                                   f"is never loaded)")
+        if dtype.kind not in REAL_KINDS:
             raise SpecError(field, f"{name}: {key} must hold real numbers; received {dtype}")
         if tuple(found) != shape:
             raise SpecError(field, f"{name}: {key} must have shape {list(shape)}, as the spec's model has it; "
