@@ -29,6 +29,10 @@ def activation_layer(layer, seed: int):
     return keras.layers.Activation(activation(layer.activation))
 
 
+def rescaling(layer, seed: int):
+    return keras.layers.Rescaling(scale=layer.scale, offset=layer.offset)
+
+
 def flatten(layer, seed: int):
     return keras.layers.Flatten(data_format="channels_last")
 
@@ -59,5 +63,5 @@ LAYERS = {
     "max_pool1d": pool, "average_pool1d": pool, "max_pool2d": pool, "average_pool2d": pool,
     "global_average_pool1d": global_pool, "global_max_pool1d": global_pool, "global_average_pool2d": global_pool,
     "global_max_pool2d": global_pool, "simple_rnn": simple_rnn, "lstm": lstm, "gru": gru, "embedding": embedding,
-    "zero_padding1d": zero_padding, "zero_padding2d": zero_padding,
+    "zero_padding1d": zero_padding, "zero_padding2d": zero_padding, "rescaling": rescaling,
 }

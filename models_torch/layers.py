@@ -5,6 +5,7 @@ constructor argument explicitly; the `Block` base (layouts, penalties, canonical
 convolution and pooling blocks in conv.py, recurrent ones in recurrent.py.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,6 +62,17 @@ class Dropout(Block):
 
     def forward(self, x):
         return self.dropout(x)
+
+
+class Rescaling(Block):
+    """x * scale + offset; Keras multiplies by a float32 scale and adds a float32 offset, so does this."""
+
+    def __init__(self, layer, info):
+        super().__init__()
+        self.scale, self.offset = float(np.float32(layer.scale)), float(np.float32(layer.offset))
+
+    def forward(self, x):
+        return x * self.scale + self.offset
 
 
 class Flatten(Block):
@@ -162,5 +174,5 @@ LAYERS = {
     "max_pool1d": Pool, "average_pool1d": Pool, "max_pool2d": Pool, "average_pool2d": Pool,
     "global_average_pool1d": GlobalPool, "global_max_pool1d": GlobalPool, "global_average_pool2d": GlobalPool,
     "global_max_pool2d": GlobalPool, "simple_rnn": Recurrent, "lstm": Recurrent, "gru": Recurrent,
-    "embedding": Embedding, "zero_padding1d": ZeroPadding, "zero_padding2d": ZeroPadding,
+    "embedding": Embedding, "zero_padding1d": ZeroPadding, "zero_padding2d": ZeroPadding, "rescaling": Rescaling,
 }

@@ -43,6 +43,7 @@ LAYERS = {
     "gru": "GRU with the reset gate applied after the recurrent matmul (Keras reset_after=True, PyTorch's GRU)",
     "embedding": "integer ids (steps,) -> vectors (steps, output_dim); first layer only",
     "zero_padding1d": "pads the steps axis with zeros: (steps, c) -> (before + steps + after, c)",
+    "rescaling": "x * scale + offset, element-wise (Keras Rescaling; `x / 255` in PyTorch code)",
     "zero_padding2d": "pads height and width with zeros (PyTorch's explicit conv padding = this + padding 'valid')",
 }
 

@@ -98,6 +98,14 @@ class ActivationLayer(Frozen):
     activation: Activation
 
 
+class Rescaling(Frozen):
+    """x * scale + offset, as Keras' Rescaling layer (the usual first layer of an image model: scale 1/255)."""
+
+    type: Literal["rescaling"]
+    scale: float
+    offset: float = 0.0
+
+
 class Flatten(Frozen):
     type: Literal["flatten"]
 
@@ -250,8 +258,9 @@ class Embedding(Frozen):
     embeddings_regularizer: Optional[Regularizer] = None
 
 
-Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Flatten, Reshape, BatchNormalization, Conv1D, Conv2D,
-                        Pool1D, Pool2D, GlobalPool, ZeroPadding1D, ZeroPadding2D, SimpleRNN, LSTM, GRU, Embedding],
+Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Rescaling, Flatten, Reshape, BatchNormalization, Conv1D,
+                        Conv2D, Pool1D, Pool2D, GlobalPool, ZeroPadding1D, ZeroPadding2D, SimpleRNN, LSTM, GRU,
+                        Embedding],
                   Field(discriminator="type")]
 
 def as_tuple(value, rank: int) -> tuple[int, ...]:
