@@ -39,7 +39,8 @@ class Arguments:
         self.unread = [key for key in config if key not in DESCRIPTIVE]
 
     def refuse(self, key: str, value, allowed: str):
-        raise SpecError(self.field, f"{self.where}: {key}={brief(value)} has no spec equivalent; allowed: {allowed}")
+        shown = describe(value) if isinstance(value, dict) and "class_name" in value else brief(value)
+        raise SpecError(self.field, f"{self.where}: {key}={shown} has no spec equivalent; allowed: {allowed}")
 
     def get(self, key: str, default=ABSENT):
         if key in self.unread:
@@ -66,7 +67,7 @@ class Arguments:
     def flag(self, key: str) -> bool:
         value = self.get(key)
         if not isinstance(value, bool):
-            self.refuse(key, value, "true or false")
+            self.refuse(key, value, "True or False")
         return value
 
     def activation(self, key: str = "activation", allowed=tuple(registry.ACTIVATIONS)) -> str:
@@ -92,15 +93,15 @@ class Arguments:
             return None
         kind, config = object_kind(value)
         if kind not in REGULARIZERS or set(config) - {"l1", "l2"}:
-            self.refuse(key, value, "null, L1, L2 or L1L2")
+            self.refuse(key, value, "None, L1, L2 or L1L2")
         return {"l1": float(config.get("l1", 0.0)), "l2": float(config.get("l2", 0.0))}
 
     def absent(self, *keys: str, why: str = ""):
-        """Arguments that must be null (or missing): constraints, activity regularizers, quantization."""
+        """Arguments that must be None (or missing): constraints, activity regularizers, quantization."""
         for key in keys:
             value = self.get(key, None)
             if value is not None:
-                self.refuse(key, value, "null" + (f" ({why})" if why else ""))
+                self.refuse(key, value, "None" + (f" ({why})" if why else ""))
 
     def ignore(self, *keys: str):
         """Arguments that cannot change what the layer computes here (a seed with no randomness, unroll)."""
@@ -169,6 +170,6 @@ def check_objects(config, objects: dict, field: str, source: str) -> None:
                 if kind not in known or node.get("registered_name") not in (None, kind):
                     name = f"{as_name(str(module))}.{as_name(str(kind))}"
                     raise SpecError(field, f"{source} names the object {name} (registered as "
-                                           f"{brief(node.get('registered_name'))}), which is not one of Keras' own "
-                                           f"that the importer reads; nothing from the file was run")
+                                           f"{brief(node.get('registered_name'))}), which is not among the Keras "
+                                           f"classes the importer reads; nothing from the file was run")
             stack.extend(value for key, value in node.items() if key != "compile_config")

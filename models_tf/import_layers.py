@@ -208,7 +208,7 @@ def _check_descriptive(config: dict, where: str, field: str, dtypes=("float32",)
     """trainable and dtype, which every layer has: a frozen layer or another precision has no spec form."""
     if config.get("trainable", True) is not True:
         raise SpecError(field, f"{where}: trainable={brief(config['trainable'])} (a frozen layer) has no spec "
-                               f"equivalent; allowed: true (the spec trains every layer)")
+                               f"equivalent; allowed: True (the spec trains every layer)")
     dtype = config.get("dtype", "float32")
     name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
     if name not in dtypes:
@@ -225,7 +225,7 @@ def _input(layers: list, body: dict, field: str, source: str) -> tuple[list, lis
         _check_descriptive(config, f"{source}: the InputLayer", field, ID_DTYPES if embedding else ("float32",))
         for key in ("sparse", "ragged", "optional"):
             if config.get(key, False) is not False:
-                raise SpecError(field, f"{source}: the InputLayer has {key}={brief(config[key])}; allowed: false")
+                raise SpecError(field, f"{source}: the InputLayer has {key}={brief(config[key])}; allowed: False")
         layers = layers[1:]
     else:
         shape = body.get("build_input_shape")
@@ -259,8 +259,9 @@ def translate_model(config, field: str, source: str, notes: list) -> tuple[dict,
     kind = config.get("class_name") if isinstance(config, dict) else None
     body = config.get("config") if isinstance(config, dict) else None
     if kind != "Sequential" or config.get("module") not in (None, "keras") or not isinstance(body, dict):
-        raise SpecError(field, f"{source} holds a {brief(kind)} model; only a keras.Sequential (a plain stack of "
-                               f"layers) is imported, not a functional, subclassed or custom model")
+        held = f"a {as_name(kind)} model" if isinstance(kind, str) else "no serialized Keras model"
+        raise SpecError(field, f"{source} holds {held}; only a keras.Sequential (a plain stack of layers) is "
+                               f"imported, not a functional, subclassed or custom model")
     _check_descriptive(body, f"{source}: the Sequential", field)
     layers = body.get("layers") if isinstance(body.get("layers"), list) else []
     input_shape, layers = _input(layers, body, field, source)

@@ -32,7 +32,9 @@ from models_tf.model import build_model, get_weights, set_weights
 from models_tf.weights_file import HDF5_SIGNATURE, read_weights_file
 
 MAX_CONFIG_BYTES = 16 * guard.MIB   # a model's config.json: about 3 KiB a layer
-ARCHIVE_MEMBERS = ("config.json", "model.weights.h5", "metadata.json")  # what Keras writes for these layers
+# what Keras writes for these layers -> the most bytes each may unpack to
+ARCHIVE_MEMBERS = {"config.json": MAX_CONFIG_BYTES, "model.weights.h5": guard.LIMITS["weights"],
+                   "metadata.json": MAX_CONFIG_BYTES}
 RUN_CHUNK = 1024
 
 
@@ -55,6 +57,22 @@ def _archived_weights(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str
             raise SpecError("", f"{name}: {error}") from None
 
 
+def _members(archive: zipfile.ZipFile, name: str, field: str) -> dict[str, zipfile.ZipInfo]:
+    """{member name: info}, if the archive holds the members Keras writes, once each, within their sizes."""
+    listed = archive.infolist()
+    members = {info.filename: info for info in listed}
+    problem = next((f"holds {brief(member)}" for member in members if member not in ARCHIVE_MEMBERS), "") or \
+        next((f"lacks {member}" for member in list(ARCHIVE_MEMBERS)[:2] if member not in members), "") or \
+        ("holds a member name twice" if len(members) < len(listed) else "")
+    if problem:
+        raise SpecError(field, f"{name} must hold {', '.join(ARCHIVE_MEMBERS)} as Keras writes them; it {problem}")
+    for member, info in members.items():
+        if info.file_size > ARCHIVE_MEMBERS[member]:
+            raise SpecError(field, f"{name} declares its {member} as {info.file_size:,} bytes once unpacked; at "
+                                   f"most {ARCHIVE_MEMBERS[member]:,} are allowed")
+    return members
+
+
 def _archive_config(path: Path, field: str) -> str:
     """config.json of a .keras archive, as text, after the archive's members and weights are checked."""
     if not zipfile.is_zipfile(path):
@@ -62,17 +80,8 @@ def _archive_config(path: Path, field: str) -> str:
                                f"another kind of file (or a truncated one)")
     try:
         with zipfile.ZipFile(path) as archive:
-            members = {info.filename: info for info in archive.infolist()}
-            extra = [name for name in members if name not in ARCHIVE_MEMBERS]
-            missing = [name for name in ARCHIVE_MEMBERS[:2] if name not in members]
-            if extra or missing:
-                raise SpecError(field, f"{path.name} must hold {', '.join(ARCHIVE_MEMBERS)} as Keras writes them; "
-                                       f"it {'lacks ' + missing[0] if missing else 'holds ' + brief(extra[0])}")
+            members = _members(archive, path.name, field)
             config, weights = members["config.json"], members["model.weights.h5"]
-            if config.file_size > MAX_CONFIG_BYTES or weights.file_size > guard.LIMITS["weights"]:
-                raise SpecError(field, f"{path.name} declares a config of {config.file_size:,} bytes and weights "
-                                       f"of {weights.file_size:,} bytes; at most {MAX_CONFIG_BYTES:,} and "
-                                       f"{guard.LIMITS['weights']:,} are allowed")
             with archive.open(config) as handle:
                 text = guard.decode_text(handle.read(MAX_CONFIG_BYTES), f"{path.name}'s config.json", field)
             _archived_weights(archive, weights, path.name)

@@ -253,7 +253,7 @@ def test_functional_and_nested_models_are_refused(keras, importer, tmp_path):
     inputs = keras.Input(shape=(4,))
     branched = keras.Model(inputs, layers.Add()([layers.Dense(3)(inputs), layers.Dense(3)(inputs)]))
     branched.save(str(tmp_path / "functional.keras"))
-    refused(importer, tmp_path / "functional.keras", "'Functional' model", "only a keras.Sequential")
+    refused(importer, tmp_path / "functional.keras", "a Functional model", "only a keras.Sequential")
     inner = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3)])
     keras.Sequential([keras.Input(shape=(4,)), inner, layers.Dense(2)]).save(str(tmp_path / "nested.keras"))
     refused(importer, tmp_path / "nested.keras", "layer 0", "(Sequential)", "nested model")
@@ -271,18 +271,26 @@ def saved(keras, tmp_path_factory) -> dict:
     return {suffix: path.read_bytes() for suffix, path in paths.items()}
 
 
-def foreign_object(archive: bytes) -> bytes:
-    """The archive with one initializer replaced by a Keras function that a loader would call."""
+def rewritten(archive: bytes, **members) -> bytes:
+    """The .keras archive with members replaced or added (config_json= stands for config.json), None drops one."""
     import io
 
     source, target = zipfile.ZipFile(io.BytesIO(archive)), io.BytesIO()
-    config = json.loads(source.read("config.json"))
+    contents = {name: source.read(name) for name in source.namelist()}
+    contents.update({name.replace("_json", ".json"): value for name, value in members.items()})
+    with zipfile.ZipFile(target, "w") as copy:
+        for name, value in contents.items():
+            if value is not None:
+                copy.writestr(name, value)
+    return target.getvalue()
+
+
+def foreign_object(archive: bytes) -> bytes:
+    """The archive with one initializer replaced by a Keras function that a loader would call."""
+    config = json.loads(zipfile.ZipFile(__import__("io").BytesIO(archive)).read("config.json"))
     config["config"]["layers"][1]["config"]["bias_initializer"] = {
         "module": "keras.config", "class_name": "enable_unsafe_deserialization", "config": {}, "registered_name": None}
-    with zipfile.ZipFile(target, "w") as rewritten:
-        for name in source.namelist():
-            rewritten.writestr(name, json.dumps(config) if name == "config.json" else source.read(name))
-    return target.getvalue()
+    return rewritten(archive, config_json=json.dumps(config))
 
 
 DAMAGED = {
@@ -293,6 +301,16 @@ DAMAGED = {
     "empty.h5": (lambda saved: b"", "an HDF5 model file"),
     "weights_only.h5": (lambda saved: saved[".weights.h5"], "holds no model_config"),
     "foreign_object.keras": (lambda saved: foreign_object(saved[".keras"]), "keras.config.enable_unsafe_deserial"),
+    "extra_member.keras": (lambda saved: rewritten(saved[".keras"], **{"assets/run.py": b"print()"}),
+                           "it holds 'assets/run.py'"),
+    "no_weights.keras": (lambda saved: rewritten(saved[".keras"], **{"model.weights.h5": None}),
+                         "it lacks model.weights.h5"),
+    "damaged_weights.keras": (lambda saved: rewritten(saved[".keras"], **{"model.weights.h5": b"\x89HDF\r\n\x1a\n"}),
+                              "model.weights.h5 must be a readable HDF5 file"),
+    "bad_json.keras": (lambda saved: rewritten(saved[".keras"], config_json=b'{"class_name": "Sequential",'),
+                       "config is not valid JSON"),
+    "not_a_model.keras": (lambda saved: rewritten(saved[".keras"], config_json=b"[1, 2]"),
+                          "holds no serialized Keras model"),
 }
 
 
@@ -317,3 +335,44 @@ def test_untranslatable_files_are_refused(keras, importer, tmp_path):
     for name, (stack, fragments) in cases.items():
         keras.Sequential(stack).save(str(tmp_path / name))
         refused(importer, tmp_path / name, "layer 0", *fragments)
+
+
+# Arguments with no spec equivalent, each refused in one line naming the layer class, the argument and its value:
+# (id, input shape, the layer, the message fragment). In memory: the same translation reads files.
+ARGUMENTS = [
+    ("leaky_relu_default", (4,), lambda L, k: L.LeakyReLU(), "negative_slope=0.3"),
+    ("relu6", (4,), lambda L, k: L.ReLU(max_value=6.0), "max_value=6.0"),
+    ("softmax_axis", (3, 4), lambda L, k: L.Softmax(axis=1), "axis=1"),
+    ("elu_alpha", (4,), lambda L, k: L.ELU(alpha=0.5), "alpha=0.5"),
+    ("selu", (4,), lambda L, k: L.Dense(2, activation="selu"), "activation='selu'"),
+    ("constraint", (4,), lambda L, k: L.Dense(2, kernel_constraint=k.constraints.MaxNorm(2.0)), "kernel_constraint"),
+    ("activity", (4,), lambda L, k: L.Dense(2, activity_regularizer=k.regularizers.L2(0.1)), "activity_regularizer"),
+    ("lora", (4,), lambda L, k: L.Dense(2, lora_rank=2), "lora_rank=2"),
+    ("frozen", (4,), lambda L, k: L.Dense(2, trainable=False), "trainable=False"),
+    ("causal", (6, 2), lambda L, k: L.Conv1D(2, 3, padding="causal"), "padding='causal'"),
+    ("noise_shape", (4,), lambda L, k: L.Dropout(0.5, noise_shape=(None, 1)), "noise_shape"),
+    ("renorm", (4,), lambda L, k: L.BatchNormalization(renorm=True), "renorm=True"),
+    ("bn_axis", (3, 4), lambda L, k: L.BatchNormalization(axis=1), "axis=1"),
+    ("keepdims", (6, 2), lambda L, k: L.GlobalAveragePooling1D(keepdims=True), "keepdims=True"),
+    ("gru_reset_before", (5, 3), lambda L, k: L.GRU(4, reset_after=False), "reset_after=False"),
+    ("hard_sigmoid", (5, 3), lambda L, k: L.LSTM(4, recurrent_activation="hard_sigmoid"), "'hard_sigmoid'"),
+    ("backwards", (5, 3), lambda L, k: L.SimpleRNN(4, go_backwards=True), "go_backwards=True"),
+    ("lstm_relu", (5, 3), lambda L, k: L.LSTM(4, activation="relu"), "activation='relu'"),
+    ("masking", (5,), lambda L, k: L.Embedding(10, 3, mask_zero=True), "mask_zero=True"),
+]
+
+
+@pytest.mark.parametrize("shape, layer, fragment", [case[1:] for case in ARGUMENTS],
+                         ids=[case[0] for case in ARGUMENTS])
+def test_argument_without_spec_equivalent_is_refused(keras, importer, shape, layer, fragment):
+    model = keras.Sequential([keras.Input(shape=shape), layer(keras.layers, keras)])
+    with pytest.raises(SpecError) as caught:
+        importer.from_model(model)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("model: the model: layer 0 ") and fragment in message, message
+
+
+def test_variable_length_input_is_refused(keras, importer):
+    model = keras.Sequential([keras.Input(shape=(None, 3)), keras.layers.LSTM(4)])
+    with pytest.raises(SpecError, match=r"input shape is \[None, None, 3\]; the spec needs every size"):
+        importer.from_model(model)
