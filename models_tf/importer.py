@@ -38,9 +38,11 @@ ARCHIVE_MEMBERS = {"config.json": MAX_CONFIG_BYTES, "model.weights.h5": guard.LI
 RUN_CHUNK = 1024
 
 
-def first_line(error: Exception) -> str:
+def first_line(error: Exception, limit: int = 160) -> str:
+    """The first line of an error's message, cut to `limit` characters, for a one-line SpecError."""
     lines = str(error).strip().splitlines()
-    return brief(lines[0] if lines else type(error).__name__, 160)
+    text = "".join(char if char.isprintable() else "?" for char in (lines[0] if lines else type(error).__name__))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ------------------------------------------------------------------------------------ reading a file's config

@@ -376,3 +376,27 @@ def test_variable_length_input_is_refused(keras, importer):
     model = keras.Sequential([keras.Input(shape=(None, 3)), keras.layers.LSTM(4)])
     with pytest.raises(SpecError, match=r"input shape is \[None, None, 3\]; the spec needs every size"):
         importer.from_model(model)
+
+
+def test_training_only_arguments_are_kept(keras, importer):
+    """What inference outputs cannot show (regularizers, initializers, batch-norm momentum, unit_forget_bias) is
+    checked field by field."""
+    layers, regularizers = keras.layers, keras.regularizers
+    model = keras.Sequential([
+        keras.Input(shape=(9, 9, 2)),
+        layers.Conv2D(3, (3, 2), strides=(2, 1), padding="same", use_bias=False, kernel_initializer="he_normal",
+                      kernel_regularizer=regularizers.L1L2(l1=0.01, l2=0.02), activation="gelu"),
+        layers.BatchNormalization(momentum=0.9, epsilon=0.01, center=False),
+        layers.Reshape((45, 3)),
+        layers.LSTM(4, return_sequences=True, unit_forget_bias=False, recurrent_initializer="glorot_normal",
+                    bias_regularizer=regularizers.L1(0.5)),
+        layers.SimpleRNN(2, activation="relu", kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05))])
+    conv, norm, _, lstm, rnn = importer.from_model(model).model["layers"]
+    assert conv == {"type": "conv2d", "filters": 3, "kernel_size": [3, 2], "strides": [2, 1], "dilation_rate": [1, 1],
+                    "padding": "same", "activation": "gelu", "use_bias": False, "kernel_initializer": "he_normal",
+                    "bias_initializer": "zeros", "kernel_regularizer": {"l1": 0.01, "l2": 0.02}}
+    assert norm == {"type": "batch_normalization", "momentum": 0.9, "epsilon": 0.01, "center": False, "scale": True}
+    assert lstm == {"type": "lstm", "units": 4, "return_sequences": True, "use_bias": True,
+                    "kernel_initializer": "glorot_uniform", "recurrent_initializer": "glorot_normal",
+                    "bias_initializer": "zeros", "bias_regularizer": {"l1": 0.5, "l2": 0.0}, "unit_forget_bias": False}
+    assert rnn["activation"] == "relu" and rnn["kernel_initializer"] == "random_uniform"
