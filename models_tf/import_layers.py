@@ -15,7 +15,7 @@ from harness.core import registry, shapes
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import as_name, brief
-from models_tf.import_arguments import KERAS_INITIALIZERS, REGULARIZERS, Arguments, check_objects
+from models_tf.import_arguments import ABSENT, KERAS_INITIALIZERS, REGULARIZERS, Arguments, check_objects
 
 
 def weighted(args: Arguments) -> dict:
@@ -73,6 +73,14 @@ def flatten(args: Arguments) -> dict:
 
 def reshape(args: Arguments) -> dict:
     return {"type": "reshape", "target_shape": args.get("target_shape")}
+
+
+def rescaling(args: Arguments) -> dict:
+    fields = {key: args.get(key, 0.0 if key == "offset" else ABSENT) for key in ("scale", "offset")}
+    for key, value in fields.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            args.refuse(key, value, "one number (the spec's rescaling is the same for every channel)")
+    return {"type": "rescaling", **fields}
 
 
 def dropout(args: Arguments) -> dict:
@@ -171,8 +179,9 @@ LAYERS = {
     "GlobalAveragePooling2D": partial(global_pool, kind="average", rank=2),
     "GlobalMaxPooling1D": partial(global_pool, kind="max", rank=1),
     "GlobalMaxPooling2D": partial(global_pool, kind="max", rank=2),
-    "Flatten": flatten, "Reshape": reshape, "Dropout": dropout, "Activation": activation, "ReLU": activation,
-    "Softmax": activation, "LeakyReLU": activation, "ELU": activation, "BatchNormalization": batch_normalization,
+    "Flatten": flatten, "Reshape": reshape, "Rescaling": rescaling, "Dropout": dropout, "Activation": activation,
+    "ReLU": activation, "Softmax": activation, "LeakyReLU": activation, "ELU": activation,
+    "BatchNormalization": batch_normalization,
     "ZeroPadding1D": partial(zero_padding, rank=1), "ZeroPadding2D": partial(zero_padding, rank=2),
     "Embedding": embedding, "SimpleRNN": partial(recurrent, kind="simple_rnn"), "LSTM": partial(recurrent, kind="lstm"),
     "GRU": partial(recurrent, kind="gru"),

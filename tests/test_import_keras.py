@@ -55,7 +55,8 @@ def conv1d(keras, layers):
 
 
 def conv2d(keras, layers):
-    return keras.Sequential([keras.Input(shape=(12, 12, 3)), layers.Conv2D(8, (3, 3), activation="relu"),
+    return keras.Sequential([keras.Input(shape=(12, 12, 3)), layers.Rescaling(1.0 / 255, offset=-0.5),
+                             layers.Conv2D(8, (3, 3), activation="relu"),
                              layers.MaxPooling2D((2, 2)), layers.Conv2D(6, 3, strides=2, padding="same"),
                              layers.AveragePooling2D(2), layers.Flatten(), layers.Dense(5, activation="softmax")])
 
@@ -359,6 +360,7 @@ ARGUMENTS = [
     ("backwards", (5, 3), lambda L, k: L.SimpleRNN(4, go_backwards=True), "go_backwards=True"),
     ("lstm_relu", (5, 3), lambda L, k: L.LSTM(4, activation="relu"), "activation='relu'"),
     ("masking", (5,), lambda L, k: L.Embedding(10, 3, mask_zero=True), "mask_zero=True"),
+    ("per_channel_scale", (2, 3), lambda L, k: L.Rescaling([1.0, 2.0, 3.0]), "scale=[1.0, 2.0, 3.0]"),
 ]
 
 
