@@ -15,6 +15,7 @@ member, an op outside the table) is refused unread. Every failure is one SpecErr
 
 import io
 import re
+import warnings
 import zipfile
 from math import prod
 
@@ -25,20 +26,8 @@ from harness.core import guard
 from harness.core.errors import SpecError
 from harness.core.spec_layers import as_name, brief
 from models_torch.import_graph import Node, Program, Ref
+from models_torch.import_ops import SUPPORTED, TARGETS
 
-# every op target a program may hold (the "torch.ops." prefix dropped); anything else is refused by name
-TARGETS = frozenset("aten." + target for target in (
-    "linear.default conv1d.default conv1d.padding conv2d.default conv2d.padding dropout.default relu.default "
-    "relu_.default tanh.default tanh_.default sigmoid.default sigmoid_.default softmax.int log_softmax.int "
-    "gelu.default gelu_.default elu.default elu_.default leaky_relu.default leaky_relu_.default softplus.default "
-    "max_pool1d.default max_pool2d.default avg_pool1d.default avg_pool2d.default adaptive_avg_pool1d.default "
-    "adaptive_avg_pool2d.default mean.dim flatten.using_ints view.default reshape.default unflatten.int "
-    "batch_norm.default embedding.default lstm.input gru.input rnn_tanh.input rnn_relu.input transpose.int "
-    "permute.default select.int squeeze.dim squeeze.dims zeros.default").split())
-SUPPORTED = ("Linear, Conv1d/Conv2d (groups 1), ReLU, Tanh, Sigmoid, Softmax, LogSoftmax, GELU, ELU (alpha 1), "
-             "LeakyReLU (0.2), Softplus (beta 1), Dropout, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool to 1, mean "
-             "over spatial or steps axes, Flatten/view/reshape, transpose/permute of a sequence, BatchNorm1d/2d, "
-             "Embedding, RNN/LSTM/GRU (one layer, one direction)")
 MAX_ELEMENTS = 2 ** 30  # of any one tensor of the program
 PLAIN = {"as_int": int, "as_ints": int, "as_float": float, "as_floats": float, "as_bool": bool, "as_bools": bool,
          "as_string": str}
@@ -66,14 +55,37 @@ def _magic(source) -> bytes:
         return handle.read(4)
 
 
+def need(mapping, key: str, kind, archive):
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        archive.refuse(f"is not a torch.export program: {key!r} must be a {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def one_key(mapping, archive) -> tuple:
+    if not isinstance(mapping, dict) or len(mapping) != 1:
+        archive.refuse(f"is not a torch.export program: expected a one-key object; received {brief(mapping)}")
+    return next(iter(mapping.items()))
+
+
+def int_list(items, archive) -> tuple:
+    """[{"as_int": 3}, ...] -> (3, ...); a symbolic size is refused."""
+    values = [one_key(item, archive) for item in need({"sizes": items}, "sizes", list, archive)]
+    if any(kind != "as_int" or not isinstance(v, int) or isinstance(v, bool) or v < 0 for kind, v in values):
+        archive.refuse("has symbolic sizes (dynamic_shapes): export it with a static example batch instead")
+    return tuple(value for _, value in values)
+
+
 class Archive:
     """A .pt2 zip archive whose member names and declared sizes are checked before any member is read."""
 
     def __init__(self, source, name: str, field: str):
         self.name, self.field = name, field
-        if _magic(source) != ZIP_MAGIC:
-            self.refuse(f"must be a zip archive written by torch.export.save; received another kind of file "
-                        f"(never loaded); {SAVE_INSTEAD}")
+        magic = _magic(source)
+        if magic != ZIP_MAGIC:
+            received = "a pickle" if magic.startswith(b"\x80") else "another kind of file"
+            self.refuse(f"must be a zip archive written by torch.export.save; received {received} (never loaded); "
+                        f"{SAVE_INSTEAD}")
         try:
             self.zip = zipfile.ZipFile(source)
             infos = self.zip.infolist()
@@ -115,17 +127,18 @@ def _payload(archive: Archive, directory: str, key: str, entry) -> torch.Tensor:
         archive.refuse(f"holds {brief(key)} as a pickle (a tensor subclass or custom object): refused unread")
     meta, path = need(entry, "tensor_meta", dict, archive), need(entry, "path_name", str, archive)
     if meta.get("dtype") not in DTYPES or meta.get("layout") != 7 or not PAYLOAD.fullmatch(directory + path):
-        archive.refuse(f"tensor {brief(key)}: only dense float32 tensors (and int64 counters) are read")
+        archive.refuse(f"holds tensor {brief(key)}, which is not a dense float32 tensor (nor an int64 counter): "
+                       f"export the float32 model (model.float())")
     sizes, strides = int_list(meta.get("sizes"), archive), int_list(meta.get("strides"), archive)
     offset = int_list([meta.get("storage_offset")], archive)[0]
     flat = np.frombuffer(archive.read(directory + path), dtype=np.uint8)
     numpy_type, torch_type = DTYPES[meta["dtype"]]
     itemsize = np.dtype(numpy_type).itemsize
-    count = np.prod(sizes, dtype=np.int64)
+    count = prod(sizes)
     reach = offset + sum((size - 1) * stride for size, stride in zip(sizes, strides)) + 1
     if len(sizes) != len(strides) or flat.size % itemsize or count > MAX_ELEMENTS or \
             (count and reach > flat.size // itemsize):
-        archive.refuse(f"tensor {brief(key)}: its declared layout does not fit its {flat.size:,} bytes")
+        archive.refuse(f"holds tensor {brief(key)}, whose declared layout does not fit its {flat.size:,} bytes")
     data = flat.view(numpy_type)
     array = np.lib.stride_tricks.as_strided(data[offset:], sizes, [s * itemsize for s in strides]) if count \
         else np.zeros(sizes, numpy_type)
@@ -138,35 +151,14 @@ def _payloads(archive: Archive, directory: str, config: str) -> dict:
     return {key: _payload(archive, directory, key, entry) for key, entry in entries.items()}
 
 
-def need(mapping, key: str, kind, archive):
-    value = mapping.get(key) if isinstance(mapping, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        archive.refuse(f"is not a torch.export program: {key!r} must be a {getattr(kind, '__name__', kind)}")
-    return value
-
-
-def one_key(mapping, archive) -> tuple:
-    if not isinstance(mapping, dict) or len(mapping) != 1:
-        archive.refuse(f"is not a torch.export program: expected a one-key object; received {brief(mapping)}")
-    return next(iter(mapping.items()))
-
-
-def int_list(items, archive) -> tuple:
-    """[{"as_int": 3}, ...] -> (3, ...); a symbolic size is refused."""
-    values = [one_key(item, archive) for item in need({"sizes": items}, "sizes", list, archive)]
-    if any(kind != "as_int" or not isinstance(v, int) or isinstance(v, bool) or v < 0 for kind, v in values):
-        archive.refuse("has symbolic sizes (dynamic_shapes): export it with a static example batch instead")
-    return tuple(value for _, value in values)
-
-
 def _where(metadata) -> str:
-    """'conv1 (Conv1d)': the innermost module of a node's nn_module_stack."""
+    """'module conv1 (Conv1d)': the innermost module of a node's nn_module_stack."""
     stack = metadata.get("nn_module_stack") if isinstance(metadata, dict) else None
     if not isinstance(stack, str) or not stack:
         return "the forward"
     _, path, kind = (stack.split(";")[-1].split(",") + ["", ""])[:3]
     kind = kind.rsplit(".", 1)[-1]
-    return as_name(f"{path} ({kind})" if path else f"the forward of {kind}")
+    return as_name(f"module {path} ({kind})" if path else f"the forward of {kind}")
 
 
 def _argument(raw, archive):
@@ -193,7 +185,8 @@ def _node(raw, archive) -> Node:
     target, where = need(raw, "target", str, archive), _where(raw.get("metadata") if isinstance(raw, dict) else None)
     op = target.removeprefix("torch.ops.")
     if op not in TARGETS:
-        archive.refuse(f"holds op {brief(target)} ({where}), which has no spec translation; supported: {SUPPORTED}")
+        archive.refuse(f"holds op {brief(target)} (in {where}), which has no spec translation; supported: "
+                       f"{SUPPORTED}")
     args = {need(item, "name", str, archive): _argument(need(item, "arg", dict, archive), archive)
             for item in need(raw, "inputs", list, archive)}
     outputs = [value.get("name", "") if kind == "as_tensor" and isinstance(value, dict) else ""
@@ -243,8 +236,6 @@ def read_program(document, tensors: dict, archive) -> tuple:
     return Program(nodes, placeholders, shapes, source, output, is_ids), params
 
 
-
-
 def _check_sample_inputs(archive: Archive) -> None:
     """torch.export.load retries a sample-inputs pickle that weights_only loading refuses with weights_only=False
     (code would run): such an archive is refused, after the same weights_only check, which runs nothing."""
@@ -252,7 +243,9 @@ def _check_sample_inputs(archive: Archive) -> None:
     if member not in archive.members:
         return
     try:
-        torch.load(io.BytesIO(archive.read(member)), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(io.BytesIO(archive.read(member)), map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - weights_only's refusal (UnpicklingError) or a damaged pickle, alike
         archive.refuse(f"holds {member}, a pickle of more than plain tensors (torch.export.load would unpickle it "
                        f"with weights_only=False, running code): refused")

@@ -22,7 +22,6 @@ ROLES = {"last": "NTF", "first": "NFT", "time": "TNF"}  # what each axis of a ra
 RESHAPES = {"flatten", "view", "reshape", "unflatten"}
 
 
-
 @dataclass(frozen=True)
 class Ref:
     name: str  # a tensor of the program: a node's output, a parameter, a buffer or the input
@@ -33,7 +32,7 @@ class Node:
     op: str         # the ATen op and overload without "torch.ops.": "aten.linear.default"
     args: dict      # schema argument name -> value; tensors as Ref, lists of tensors as [Ref, ...]
     outputs: list   # the names of its output tensors
-    where: str      # the module it came from, "conv1 (Conv1d)"
+    where: str      # the module it came from, "module conv1 (Conv1d)"
 
     @property
     def name(self) -> str:  # "linear", "conv2d", "lstm"; an in-place variant ("relu_") by its plain name
@@ -75,7 +74,7 @@ class Translation:
     uses: dict = field(default_factory=dict)  # tensor name -> how many ops (and the output) read it
 
     def refuse(self, node, reason: str):
-        raise SpecError("model", f"{node.name} ({node.where}): {reason}")
+        raise SpecError("model", f"{node.name} in {node.where}: {reason}")
 
     def emit(self, layer: dict, params: dict = None):
         self.layers.append(layer)
@@ -187,7 +186,7 @@ def _check_link(chain: Translation, node: Node, value: Value) -> None:
 
 def translate(program: Program, handlers: dict) -> Translation:
     """The program's chain of ops as spec layers, with each layer's parameters in torch layout. handlers: op name
-    -> (node, value, chain, mergeable) -> the Value after the op (models_torch.importer's table)."""
+    -> (node, value, chain, mergeable) -> the Value after the op (models_torch.import_ops.HANDLERS)."""
     chain = Translation(program, current=program.input, uses=count_uses(program))
     value = input_value(program)
     chain.input_layout = value.layout

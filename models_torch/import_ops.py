@@ -28,7 +28,7 @@ from models_torch.import_graph import (
 
 
 def _dense(node, value, chain, mergeable):
-    if value.layout == "first" and len(value.shape) > 2:
+    if value.layout in ("first", "pooled"):
         chain.refuse(node, "a Linear on a channels-first map acts on its last spatial axis: flatten it first")
     weight, bias = chain.tensor(node, node.arg("weight")), chain.tensor(node, node.arg("bias"))
     if value.order:
@@ -65,7 +65,7 @@ def _conv(node, value, chain, mergeable):
 
 
 def _activation(node, value, chain, mergeable):
-    name = "leaky_relu" if node.name == "leaky_relu" else node.name
+    name = node.name
     for key, (wanted, default) in FIXED.get(name, {}).items():
         if node.arg(key, default) != wanted:
             chain.refuse(node, f"{key}={node.arg(key, default)}: the spec's {name} has {key} {wanted} only")

@@ -8,6 +8,7 @@ torch model built from the spec, with the canonical weights, must give the origi
 """
 
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -172,7 +173,9 @@ def from_model(module: nn.Module, input_shape) -> Imported:
         raise SpecError("input_shape", f"expected positive integers; received {brief(input_shape)}")
     example, axis = _example(module.eval(), shape)
     try:
-        exported = torch.export.export(module, (example,))
+        with warnings.catch_warnings():  # torch's advice on an RNN's _flat_weights is about its own internals
+            warnings.filterwarnings("ignore", message="The tensor attributes .*_flat_weights")
+            exported = torch.export.export(module, (example,))
     except Exception as error:  # noqa: BLE001 - torch.export raises many kinds; the user gets one line
         raise SpecError("model", f"torch.export could not trace the module ({_first_line(error)})") from None
     buffer = io.BytesIO()

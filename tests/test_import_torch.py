@@ -51,7 +51,7 @@ class Recurrent(nn.Module):
     def __init__(self, kind, batch_first, read, **options):
         super().__init__()
         self.rnn = getattr(nn, kind)(3, 5, batch_first=batch_first, **options)
-        self.fc = nn.Linear(5, 2)
+        self.fc = nn.Linear(5 * (2 if options.get("bidirectional") else 1), 2)
         self.batch_first, self.read = batch_first, read
 
     def forward(self, x):
@@ -204,3 +204,233 @@ def test_import_matches_keras(adapters, tmp_path, name, source):
     assert np.max(np.abs(imported.run_original(probe) - expected)) <= TOLERANCE
     assert imported.source == "torch" and all(w.dtype == np.float32 for w in imported.weights)
     assert imported.original_params == PUBLISHED_PARAMS.get(name, sum(p.numel() for p in module.parameters()))
+
+
+# ------------------------------------------------------------------------------------------- refusals
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.fc(x)
+
+
+# name -> (module factory, PyTorch input shape, a phrase the one-line refusal must hold)
+REFUSED = {
+    "layer_norm": (lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)), (4,), "layer_norm"),
+    "residual_add": (Residual, (4,), "add.Tensor"),
+    "bidirectional_lstm": (lambda: Recurrent("LSTM", True, "sequence", bidirectional=True), (5, 3),
+                           "bidirectional"),
+    "stacked_gru": (lambda: Recurrent("GRU", True, "last", num_layers=2), (5, 3), "num_layers=2"),
+    "max_pool_padding": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, padding=1)), (1, 6, 6), "-inf"),
+    "max_pool_ceil_mode": (lambda: nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5), "ceil_mode"),
+    "grouped_conv": (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, groups=2)), (2, 6, 6), "groups=2"),
+    "leaky_relu_slope": (lambda: nn.Sequential(nn.Linear(4, 2), nn.LeakyReLU()), (4,), "negative_slope=0.01"),
+    "batch_norm_batch_stats": (lambda: nn.Sequential(nn.BatchNorm2d(2, track_running_stats=False)), (2, 3, 3),
+                               "track_running_stats=False"),
+    "adaptive_pool_to_2": (lambda: nn.Sequential(nn.AdaptiveAvgPool2d(2)), (1, 6, 6), "output size"),
+    "embedding_padding_idx": (lambda: nn.Sequential(nn.Embedding(10, 3, padding_idx=0)), (4,), "padding_idx"),
+    "avg_pool_exclude_pad": (lambda: nn.Sequential(nn.AvgPool1d(3, padding=1, count_include_pad=False)), (2, 8),
+                             "count_include_pad=False"),
+}
+
+
+def _refusal(call) -> str:
+    with pytest.raises(SpecError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_untranslatable_module_is_refused_in_one_line(adapters, name):
+    _, importer = adapters
+    factory, shape, phrase = REFUSED[name]
+    torch.manual_seed(0)
+    assert phrase in _refusal(lambda: importer.from_model(factory().eval(), shape))
+
+
+def test_untranslatable_pt2_names_the_op_and_what_is_supported(adapters, tmp_path):
+    _, importer = adapters
+    module = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)).eval()
+    path = tmp_path / "layer_norm.pt2"
+    torch.export.save(torch.export.export(module, (torch.randn(1, 4),)), str(path))
+    message = _refusal(lambda: importer.read_model_file(path, "FILE"))
+    assert message.startswith("FILE: layer_norm.pt2") and "aten.layer_norm" in message
+    assert "supported: Linear" in message
+
+
+# ------------------------------------------------------------------------------------------- hostile files
+
+def _marker_pickle(marker: Path) -> bytes:
+    """A pickle that creates `marker` when unpickled (Path.touch by reference: no module of ours needed)."""
+    class Touch:
+        def __reduce__(self):
+            return Path.touch, (marker,)
+    return pickle.dumps(Touch(), protocol=4)
+
+
+def test_marker_pickle_is_live(tmp_path):
+    """The payload below really runs when unpickled, so its marker's absence means that nothing unpickled it."""
+    pickle.loads(_marker_pickle(tmp_path / "probe"))
+    assert (tmp_path / "probe").exists()
+
+
+@pytest.fixture
+def program_file(tmp_path) -> Path:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    path = tmp_path / "program.pt2"
+    torch.export.save(torch.export.export(module, (torch.randn(1, 4),)), str(path))
+    return path
+
+
+def _rewrite(source: Path, target: Path, change) -> Path:
+    """A copy of a .pt2 archive with change(member, data) -> new data (None drops it) applied to each member;
+    change(None, None) may return {member: data} to add."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        root = old.namelist()[0].split("/")[0]
+        for info in old.infolist():
+            data = change(info.filename.partition("/")[2], old.read(info))
+            if data is not None:
+                new.writestr(info, data)
+        for member, data in (change(None, None) or {}).items():
+            new.writestr(f"{root}/{member}", data)
+    return target
+
+
+def _pickled_weight(evil: bytes):
+    def change(member, data):
+        if member == "data/weights/model_weights_config.json":
+            config = json.loads(data)
+            next(iter(config["config"].values()))["use_pickle"] = True
+            return json.dumps(config).encode()
+        return evil if member == "data/weights/weight_0" else data
+    return change
+
+
+def _swap_target(member, data):
+    if member == "models/model.json":
+        return data.replace(b'"torch.ops.aten.relu.default"', b'"torch.ops.aten.relu.default"'.replace(
+            b"aten.relu", b"evil.touch"))
+    return data
+
+
+def _overreaching_sizes(member, data):
+    if member == "data/weights/model_weights_config.json":
+        config = json.loads(data)
+        next(iter(config["config"].values()))["tensor_meta"]["sizes"] = [{"as_int": 3}, {"as_int": 400}]
+        return json.dumps(config).encode()
+    return data
+
+
+# name -> (archive change, given a pickle that creates a marker; a phrase the refusal must hold)
+CRAFTED = {
+    "pickled_sample_inputs": (lambda evil: lambda m, d: evil if m == "data/sample_inputs/model.pt" else d,
+                              "weights_only=False"),
+    "pickled_weight": (_pickled_weight, "as a pickle"),
+    "custom_object_member": (lambda evil: lambda m, d: {"data/constants/custom_obj_0": evil} if m is None else d,
+                             "custom_obj_0"),
+    "op_outside_the_table": (lambda evil: _swap_target, "evil.touch"),
+    "layout_past_its_bytes": (lambda evil: _overreaching_sizes, "does not fit"),
+    "missing_program": (lambda evil: lambda m, d: None if m == "models/model.json" else d, "lacks models/model.json"),
+}
+
+
+@pytest.mark.parametrize("name", list(CRAFTED))
+def test_crafted_pt2_is_refused_and_nothing_runs(adapters, program_file, tmp_path, name):
+    _, importer = adapters
+    marker = tmp_path / "marker"
+    change, phrase = CRAFTED[name]
+    crafted = _rewrite(program_file, tmp_path / "crafted.pt2", change(_marker_pickle(marker)))
+    assert phrase in _refusal(lambda: importer.read_model_file(crafted, "FILE"))
+    assert not marker.exists()
+
+
+def _truncated(path: Path, marker: Path) -> Path:
+    data = path.read_bytes()
+    return _write(path.with_name("truncated.pt2"), data[:len(data) // 2])
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# name -> (file maker (the program file, a marker path) -> path, a phrase the refusal must hold)
+NOT_PROGRAMS = {
+    "truncated": (_truncated, "damaged"),
+    "not_a_zip": (lambda path, marker: _write(path.with_name("text.pt2"), b"hello, not a zip\n"), "zip archive"),
+    "pickle_named_pt2": (lambda path, marker: _write(path.with_name("evil.pt2"), _marker_pickle(marker)),
+                         "zip archive"),
+    "pickle_named_pt": (lambda path, marker: _write(path.with_name("evil.pt"), _marker_pickle(marker)),
+                        "torch.export.save(torch.export.export(model.eval(), (example,)), \"model.pt2\")"),
+    "whole_module_pt": (lambda path, marker: torch.save(nn.Linear(2, 2), path.with_name("module.pt"))
+                        or path.with_name("module.pt"), "never unpickled"),
+    "state_dict_pth": (lambda path, marker: torch.save(nn.Linear(2, 2).state_dict(), path.with_name("sd.pth"))
+                       or path.with_name("sd.pth"), "holds no architecture"),
+    "torch_save_named_pt2": (lambda path, marker: torch.save(nn.Linear(2, 2).state_dict(), path.with_name("sd.pt2"))
+                             or path.with_name("sd.pt2"), "torch.save archive"),
+    "missing": (lambda path, marker: path.with_name("absent.pt2"), "file not found"),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_PROGRAMS))
+def test_file_that_is_not_a_program_is_refused_in_one_line(adapters, program_file, tmp_path, name):
+    _, importer = adapters
+    marker = tmp_path / "marker"
+    maker, phrase = NOT_PROGRAMS[name]
+    assert phrase in _refusal(lambda: importer.read_model_file(maker(program_file, marker)))
+    assert not marker.exists()
+
+
+def test_program_read_from_memory_and_file_alike(adapters, program_file):
+    """The guard on the archive's declared sizes applies to a traced module's in-memory archive too."""
+    from models_torch.import_archive import read_archive
+
+    from_file, params = read_archive(program_file, program_file.name, "FILE")
+    from_memory, _ = read_archive(io.BytesIO(program_file.read_bytes()), "memory", "FILE")
+    assert [node.op for node in from_file.nodes] == [node.op for node in from_memory.nodes] and params == 23
+
+
+# ------------------------------------------------------------------------------------------- what the spec says
+
+PUBLISHED_LAYERS = {
+    "mnist_example": ["conv2d", "conv2d", "max_pool2d", "dropout", "flatten", "dense", "dropout", "dense"],
+    "mnist1d_convbase": ["reshape", "zero_padding1d", "conv1d", "zero_padding1d", "conv1d", "zero_padding1d",
+                         "conv1d", "flatten", "dense"],
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_LAYERS))
+def test_published_models_translate_layer_by_layer(adapters, name):
+    _, importer = adapters
+    imported = importer.from_model(_module(name), CASES[name][1])
+    assert [layer["type"] for layer in imported.model["layers"]] == PUBLISHED_LAYERS[name]
+    last_activation = imported.model["layers"][-1].get("activation", "linear")
+    assert last_activation == ("log_softmax" if name == "mnist_example" else "linear")
+    assert imported.model["input_shape"] == ([28, 28, 1] if name == "mnist_example" else [40])
+    assert any("permuted" in note for note in imported.notes)
+
+
+# name -> a phrase one of the notes must hold
+NOTES = {"batchnorm1d": "Keras momentum 0.8", "lstm_last_step": "folded", "gru_h_n_squeeze": "[z, r, h]",
+         "conv2d_padding_stride": "zero_padding2d", "conv1d_maxpool": "permuted"}
+
+
+@pytest.mark.parametrize("name", list(NOTES))
+def test_notes_say_what_the_translation_changed(adapters, name):
+    _, importer = adapters
+    imported = importer.from_model(_module(name), CASES[name][1])
+    assert any(NOTES[name] in note for note in imported.notes), imported.notes
+
+
+def test_every_supported_op_has_a_handler():
+    from models_torch.import_graph import Node
+    from models_torch.import_ops import HANDLERS, TARGETS
+
+    names = {Node(target, {}, [], "").name for target in TARGETS}
+    assert names - {"zeros"} == set(HANDLERS)
