@@ -84,10 +84,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         if stop:
             log(f"early stopping after epoch {epoch + 1} (best epoch {stopper.best_epoch + 1})")
             break
-    if best_weights is not None:
-        adapter.set_weights(model, best_weights)
-    if status == "ok":
-        on_finish(model)
+    _finish(adapter, model, best_weights, status, on_finish)
     return {
         "status": status,
         "epochs": epochs,
@@ -98,6 +95,14 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         "params": adapter.count_params(model),
         "hyperparameters": trainer.hyperparameters(),
     }
+
+
+def _finish(adapter, model, best_weights: Optional[list], status: str, on_finish) -> None:
+    """The restored best weights (early stopping), then on_finish(model) for a run that did not diverge."""
+    if best_weights is not None:
+        adapter.set_weights(model, best_weights)
+    if status == "ok":
+        on_finish(model)
 
 
 def _test_figures(trainer, dataset: Dataset) -> dict:
