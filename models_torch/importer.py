@@ -22,7 +22,7 @@ from harness.core.spec import ModelSpec
 from harness.core.spec_layers import brief
 from models_torch.base import assign
 from models_torch.import_archive import SAVE_INSTEAD, read_archive
-from models_torch.import_graph import input_value, spec_input_shape, translate
+from models_torch.import_graph import Ref, input_value, spec_input_shape, translate
 from models_torch.import_ops import HANDLERS
 from models_torch.model import build_model, get_weights
 
@@ -50,16 +50,21 @@ def _to_spec(y: torch.Tensor, layout: str) -> np.ndarray:
     return y.detach().numpy().astype(np.float32)
 
 
+def _resolve(item, env: dict):
+    """An argument's value: a Ref (or a list of them) as the tensor it names, anything else as it is."""
+    if isinstance(item, list):
+        return [_resolve(value, env) for value in item]
+    return env[item.name] if isinstance(item, Ref) else item
+
+
 def _run_program(program, x: torch.Tensor) -> torch.Tensor:
-    """The program op by op (every target is in the table), on one batch of the traced example's size."""
+    """The program op by op (every target is in import_ops.TARGETS), on a batch of the traced example's size."""
     env = dict(program.tensors)
     env[program.input] = x
     for node in program.nodes:
-        def value(item):
-            return [value(v) for v in item] if isinstance(item, list) else env[item.name] \
-                if hasattr(item, "name") else item
         _, packet, overload = node.op.split(".")
-        result = getattr(getattr(torch.ops.aten, packet), overload)(**{k: value(v) for k, v in node.args.items()})
+        operator = getattr(getattr(torch.ops.aten, packet), overload)
+        result = operator(**{key: _resolve(value, env) for key, value in node.args.items()})
         env.update(zip(node.outputs, result if isinstance(result, (tuple, list)) else (result,)))
     return env[program.output]
 

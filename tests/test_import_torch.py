@@ -36,7 +36,7 @@ def adapters(tf_adapter, torch_adapter):
 def _with_stats(module: nn.Module) -> nn.Module:
     """Non-trivial BatchNorm statistics and affine parameters, as after training."""
     with torch.no_grad():
-        for norm in (m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        for norm in (m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))):
             norm.running_mean.uniform_(-1.0, 1.0)
             norm.running_var.uniform_(0.5, 2.0)
             if norm.affine:
@@ -176,11 +176,11 @@ def _original(module: nn.Module, batch: np.ndarray, move) -> np.ndarray:
     return (y.transpose(0, 1) if move == "time" and y.dim() == 3 else y).numpy()
 
 
-def _save(module: nn.Module, shape: tuple, path: Path) -> Path:
-    example = torch.zeros((1, *shape), dtype=torch.long) if isinstance(module, (EmbeddingMean, EmbeddingConv,
-                                                                              EmbeddingLSTM)) \
-        else torch.randn((*shape[:1], 1, *shape[1:]) if getattr(module, "batch_first", True) is False
-                         else (1, *shape))
+def _save(module: nn.Module, shape: tuple, move, path: Path, batch: int = 3) -> Path:
+    """torch.export.save of the module traced on a batch of 3 (the importer runs a static program in pieces)."""
+    full = (shape[0], batch, *shape[1:]) if move == "time" else (batch, *shape)
+    ids = any(isinstance(m, nn.Embedding) for m in module.modules())
+    example = torch.randint(0, 5, full) if ids else torch.randn(full)
     torch.export.save(torch.export.export(module, (example,)), str(path))
     return path
 
@@ -192,7 +192,7 @@ def test_import_matches_keras(adapters, tmp_path, name, source):
     models_tf, importer = adapters
     module, shape, move = _module(name), CASES[name][1], CASES[name][2]
     imported = importer.from_model(module, shape) if source == "module" else \
-        importer.read_model_file(_save(module, shape, tmp_path / f"{name}.pt2"))
+        importer.read_model_file(_save(module, shape, move, tmp_path / f"{name}.pt2"))
     model_spec = ModelSpec.model_validate(imported.model)
     keras_model = models_tf.build_model(model_spec)
     models_tf.set_weights(keras_model, imported.weights)
@@ -360,6 +360,11 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _exported(path: Path, module: nn.Module, example: torch.Tensor, **options) -> Path:
+    torch.export.save(torch.export.export(module.eval(), (example,), **options), str(path))
+    return path
+
+
 # name -> (file maker (the program file, a marker path) -> path, a phrase the refusal must hold)
 NOT_PROGRAMS = {
     "truncated": (_truncated, "damaged"),
@@ -375,6 +380,11 @@ NOT_PROGRAMS = {
     "torch_save_named_pt2": (lambda path, marker: torch.save(nn.Linear(2, 2).state_dict(), path.with_name("sd.pt2"))
                              or path.with_name("sd.pt2"), "torch.save archive"),
     "missing": (lambda path, marker: path.with_name("absent.pt2"), "file not found"),
+    "dynamic_batch": (lambda path, marker: _exported(path.with_name("dynamic.pt2"), nn.Linear(4, 2), torch.randn(2, 4),
+                                                     dynamic_shapes=({0: torch.export.Dim("batch")},)),
+                      "static example batch"),
+    "float64_weights": (lambda path, marker: _exported(path.with_name("f64.pt2"), nn.Linear(4, 2).double(),
+                                                       torch.randn(1, 4, dtype=torch.float64)), "float32"),
 }
 
 
