@@ -98,10 +98,12 @@ ACTIVATION_LAYERS = {
                       "negative_slope": (0.0, "the spec's relu is max(0, x)"),
                       "threshold": (0.0, "the spec's relu is max(0, x)")}),
     "Softmax": ("softmax", {"axis": (-1, "the spec's softmax is over the last axis")}),
-    "LeakyReLU": ("leaky_relu", {"negative_slope": (SLOPE, f"the spec's leaky_relu has negative_slope {SLOPE}; "
-                                                           f"Keras' LeakyReLU layer defaults to 0.3")}),
     "ELU": ("elu", {"alpha": (ALPHA, f"the spec's elu has alpha {ALPHA}")}),
 }
+
+
+def leaky_relu(args: Arguments) -> dict:
+    return {"type": "leaky_relu", "negative_slope": args.get("negative_slope")}
 
 
 def activation(args: Arguments) -> dict:
@@ -180,7 +182,7 @@ LAYERS = {
     "GlobalMaxPooling1D": partial(global_pool, kind="max", rank=1),
     "GlobalMaxPooling2D": partial(global_pool, kind="max", rank=2),
     "Flatten": flatten, "Reshape": reshape, "Rescaling": rescaling, "Dropout": dropout, "Activation": activation,
-    "ReLU": activation, "Softmax": activation, "LeakyReLU": activation, "ELU": activation,
+    "ReLU": activation, "Softmax": activation, "LeakyReLU": leaky_relu, "ELU": activation,
     "BatchNormalization": batch_normalization,
     "ZeroPadding1D": partial(zero_padding, rank=1), "ZeroPadding2D": partial(zero_padding, rank=2),
     "Embedding": embedding, "SimpleRNN": partial(recurrent, kind="simple_rnn"), "LSTM": partial(recurrent, kind="lstm"),

@@ -33,6 +33,10 @@ def rescaling(layer, seed: int):
     return keras.layers.Rescaling(scale=layer.scale, offset=layer.offset)
 
 
+def leaky_relu_layer(layer, seed: int):
+    return keras.layers.LeakyReLU(negative_slope=layer.negative_slope)
+
+
 def flatten(layer, seed: int):
     return keras.layers.Flatten(data_format="channels_last")
 
@@ -64,4 +68,5 @@ LAYERS = {
     "global_average_pool1d": global_pool, "global_max_pool1d": global_pool, "global_average_pool2d": global_pool,
     "global_max_pool2d": global_pool, "simple_rnn": simple_rnn, "lstm": lstm, "gru": gru, "embedding": embedding,
     "zero_padding1d": zero_padding, "zero_padding2d": zero_padding, "rescaling": rescaling,
+    "leaky_relu": leaky_relu_layer,
 }

@@ -75,6 +75,15 @@ class Rescaling(Block):
         return x * self.scale + self.offset
 
 
+class LeakyReLU(Block):
+    def __init__(self, layer, info):
+        super().__init__()
+        self.activation = torch.nn.LeakyReLU(negative_slope=layer.negative_slope, inplace=False)
+
+    def forward(self, x):
+        return self.activation(x)
+
+
 class Flatten(Block):
     """Channels last in memory, so flattening gives Keras' (H, W, C) order and dense kernels copy as they are."""
 
@@ -175,4 +184,5 @@ LAYERS = {
     "global_average_pool1d": GlobalPool, "global_max_pool1d": GlobalPool, "global_average_pool2d": GlobalPool,
     "global_max_pool2d": GlobalPool, "simple_rnn": Recurrent, "lstm": Recurrent, "gru": Recurrent,
     "embedding": Embedding, "zero_padding1d": ZeroPadding, "zero_padding2d": ZeroPadding, "rescaling": Rescaling,
+    "leaky_relu": LeakyReLU,
 }

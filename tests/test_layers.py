@@ -129,6 +129,7 @@ FORWARD_CASES = {
     "zero_padding1d-asymmetric": ((11, 3), [{"type": "zero_padding1d", "padding": [0, 2]}, FLAT]),
     "zero_padding2d-conv2d": ((7, 8, 2), [{"type": "zero_padding2d", "padding": [1, 2]}, conv2d(3, 3, strides=2),
                                           FLAT]),
+    "leaky_relu-0.01-conv1d": ((11, 3), [conv1d(4, 3), {"type": "leaky_relu", "negative_slope": 0.01}, FLAT]),
     "rescaling-conv2d": ((5, 6, 2), [{"type": "rescaling", "scale": 1 / 255, "offset": -0.5}, conv2d(3, 3), FLAT]),
     "zero_padding2d-pairs": ((5, 6, 2), [{"type": "zero_padding2d", "padding": [[0, 1], [2, 0]]}, FLAT,
                                          dense(3, "log_softmax")]),

@@ -50,7 +50,7 @@ RULES = {"dense": _dense, "conv1d": _conv, "conv2d": _conv,
           **dict.fromkeys(("embedding", "dropout", "activation", "flatten", "reshape", "batch_normalization",
                            "max_pool1d", "average_pool1d", "max_pool2d", "average_pool2d",
                            "global_average_pool1d", "global_max_pool1d", "global_average_pool2d",
-                           "global_max_pool2d", "zero_padding1d", "zero_padding2d", "rescaling"),
+                           "global_max_pool2d", "zero_padding1d", "zero_padding2d", "rescaling", "leaky_relu"),
                           _free)}
 
 

@@ -44,6 +44,7 @@ LAYERS = {
     "embedding": "integer ids (steps,) -> vectors (steps, output_dim); first layer only",
     "zero_padding1d": "pads the steps axis with zeros: (steps, c) -> (before + steps + after, c)",
     "rescaling": "x * scale + offset, element-wise (Keras Rescaling; `x / 255` in PyTorch code)",
+    "leaky_relu": "x if x > 0 else negative_slope x, any slope (Keras' LeakyReLU layer: 0.3; PyTorch's: 0.01)",
     "zero_padding2d": "pads height and width with zeros (PyTorch's explicit conv padding = this + padding 'valid')",
 }
 

@@ -137,7 +137,7 @@ _RULES = {"dense": _dense, "dropout": _same, "activation": _same, "flatten": _fl
           "global_average_pool1d": _global_pool, "global_max_pool1d": _global_pool,
           "global_average_pool2d": _global_pool, "global_max_pool2d": _global_pool, "simple_rnn": _recurrent,
           "lstm": _recurrent, "gru": _recurrent, "embedding": _embedding, "zero_padding1d": _zero_padding,
-          "zero_padding2d": _zero_padding, "rescaling": _same}
+          "zero_padding2d": _zero_padding, "rescaling": _same, "leaky_relu": _same}
 
 
 def infer(model: ModelSpec) -> list[LayerInfo]:

@@ -106,6 +106,14 @@ class Rescaling(Frozen):
     offset: float = 0.0
 
 
+class LeakyReLU(Frozen):
+    """The leaky_relu activation with a slope of its own: Keras' LeakyReLU layer (default 0.3), PyTorch's
+    nn.LeakyReLU (default 0.01); the activation name `leaky_relu` keeps 0.2."""
+
+    type: Literal["leaky_relu"]
+    negative_slope: float = Field(0.3, ge=0)
+
+
 class Flatten(Frozen):
     type: Literal["flatten"]
 
@@ -258,9 +266,9 @@ class Embedding(Frozen):
     embeddings_regularizer: Optional[Regularizer] = None
 
 
-Layer = Annotated[Union[Dense, Dropout, ActivationLayer, Rescaling, Flatten, Reshape, BatchNormalization, Conv1D,
-                        Conv2D, Pool1D, Pool2D, GlobalPool, ZeroPadding1D, ZeroPadding2D, SimpleRNN, LSTM, GRU,
-                        Embedding],
+Layer = Annotated[Union[Dense, Dropout, ActivationLayer, LeakyReLU, Rescaling, Flatten, Reshape, BatchNormalization,
+                        Conv1D, Conv2D, Pool1D, Pool2D, GlobalPool, ZeroPadding1D, ZeroPadding2D, SimpleRNN, LSTM,
+                        GRU, Embedding],
                   Field(discriminator="type")]
 
 def as_tuple(value, rank: int) -> tuple[int, ...]:
