@@ -28,7 +28,7 @@ from harness.core.spec_layers import as_name, brief
 from models_torch.import_graph import Node, Program, Ref
 from models_torch.import_ops import SUPPORTED, TARGETS
 
-MAX_ELEMENTS = 2 ** 30  # of any one tensor of the program
+MAX_ELEMENTS = 2 ** 28  # of any one tensor of the program (1 GiB of float32)
 PLAIN = {"as_int": int, "as_ints": int, "as_float": float, "as_floats": float, "as_bool": bool, "as_bools": bool,
          "as_string": str}
 ZIP_MAGIC = b"PK\x03\x04"
@@ -231,7 +231,7 @@ def read_program(document, tensors: dict, archive) -> tuple:
     zeros = [node for node in nodes if node.name == "zeros"
              and tuple(node.arg("size") or ()) != shapes.get(node.outputs[0])]
     if oversized or zeros or source not in shapes or output not in shapes:
-        archive.refuse("declares tensors it does not hold, or of more than 2**30 elements")
+        archive.refuse("declares tensors it does not hold, or of more than 2**28 elements")
     is_ids = values[source].get("dtype") == 5 if isinstance(values[source], dict) else False
     return Program(nodes, placeholders, shapes, source, output, is_ids), params
 
