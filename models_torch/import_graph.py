@@ -13,8 +13,9 @@ from harness.core.errors import SpecError
 
 FIXED = {"gelu": {"approximate": ("none", "none")}, "elu": {"alpha": (1.0, 1.0), "scale": (1.0, 1.0),
                                                              "input_scale": (1.0, 1.0)},
-         "leaky_relu": {"negative_slope": (0.2, 0.01)}, "softplus": {"beta": (1.0, 1.0), "threshold": (20.0, 20.0)}}
-ACTIVATIONS = {"relu", "tanh", "sigmoid", "softmax", "log_softmax", *FIXED}  # argument: (the spec's, torch default)
+         "softplus": {"beta": (1.0, 1.0), "threshold": (20.0, 20.0)}}  # argument: (the spec's, torch default)
+ACTIVATIONS = {"relu", "tanh", "sigmoid", "softmax", "log_softmax", "leaky_relu", *FIXED}
+LEAKY_RELU_SLOPE, TORCH_LEAKY_RELU_SLOPE = 0.2, 0.01  # the spec's leaky_relu activation; nn.LeakyReLU's default
 RECURRENT = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "simple_rnn", "rnn_relu": "simple_rnn"}
 FIRST_OPS = {"conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
              "adaptive_avg_pool1d", "adaptive_avg_pool2d"}

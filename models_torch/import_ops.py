@@ -11,9 +11,11 @@ from math import prod
 from models_torch.import_graph import (
     ACTIVATIONS,
     FIXED,
+    LEAKY_RELU_SLOPE,
     RECURRENT,
     RESHAPES,
     ROLES,
+    TORCH_LEAKY_RELU_SLOPE,
     Ref,
     Value,
     ahead,
@@ -72,7 +74,12 @@ def _activation(node, value, chain, mergeable):
     if name in ("softmax", "log_softmax") and node.arg("dim") % len(value.shape) != feature_axis(value):
         chain.refuse(node, f"over axis {node.arg('dim')}: the spec's {name} is over the features (axis "
                            f"{feature_axis(value)} of {list(value.shape)})")
-    if mergeable and chain.layers[-1].get("activation", "linear") == "linear":
+    slope = node.arg("negative_slope", TORCH_LEAKY_RELU_SLOPE)
+    if name == "leaky_relu" and not (isinstance(slope, float) and slope >= 0):
+        chain.refuse(node, f"negative_slope={slope}: the spec's leaky_relu takes a slope >= 0")
+    if name == "leaky_relu" and slope != LEAKY_RELU_SLOPE:
+        chain.emit({"type": "leaky_relu", "negative_slope": slope})
+    elif mergeable and chain.layers[-1].get("activation", "linear") == "linear":
         chain.layers[-1]["activation"] = name
     else:
         chain.emit({"type": "activation", "activation": name})
@@ -280,6 +287,6 @@ TARGETS = frozenset("aten." + target for target in (
     "batch_norm.default embedding.default lstm.input gru.input rnn_tanh.input rnn_relu.input transpose.int "
     "permute.default select.int squeeze.dim squeeze.dims zeros.default").split())
 SUPPORTED = ("Linear, Conv1d/Conv2d (groups 1), ReLU, Tanh, Sigmoid, Softmax, LogSoftmax, GELU, ELU (alpha 1), "
-             "LeakyReLU (0.2), Softplus (beta 1), Dropout, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool to 1, mean "
-             "over spatial or steps axes, Flatten/view/reshape, transpose/permute of a sequence, BatchNorm1d/2d, "
+             "LeakyReLU (slope >= 0), Softplus (beta 1), Dropout, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool to 1, "
+             "mean over spatial or steps axes, Flatten/view/reshape, transpose/permute of a sequence, BatchNorm1d/2d, "
              "Embedding, RNN/LSTM/GRU (one layer, one direction)")
