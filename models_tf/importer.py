@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from harness.core import guard, shapes
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 from harness.core.imported import TOLERANCE, Imported, probe_batch
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import as_name, brief
@@ -36,13 +36,6 @@ MAX_CONFIG_BYTES = 16 * guard.MIB   # a model's config.json: about 3 KiB a layer
 ARCHIVE_MEMBERS = {"config.json": MAX_CONFIG_BYTES, "model.weights.h5": guard.LIMITS["weights"],
                    "metadata.json": MAX_CONFIG_BYTES}
 RUN_CHUNK = 1024
-
-
-def first_line(error: Exception, limit: int = 160) -> str:
-    """The first line of an error's message, cut to `limit` characters, for a one-line SpecError."""
-    lines = str(error).strip().splitlines()
-    text = "".join(char if char.isprintable() else "?" for char in (lines[0] if lines else type(error).__name__))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ------------------------------------------------------------------------------------ reading a file's config

@@ -14,16 +14,11 @@ import h5py
 import numpy as np
 
 from harness.core import guard
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NUMERIC_KINDS = "biuf"  # bool, integers, real floats
 LINK_KINDS = {h5py.SoftLink: "a soft link", h5py.ExternalLink: "a link to another file"}
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:160]
 
 
 def _datasets(handle: h5py.File) -> tuple[dict, str]:
@@ -73,7 +68,7 @@ def read_weights_file(path, field: str = "--weights") -> dict[str, tuple]:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as error:  # h5py's errors for a damaged file
         raise SpecError(field, f"{path.name} must be a readable HDF5 file; received a damaged one "
-                               f"({_first_line(error)})") from None
+                               f"({first_line(error)})") from None
 
 
 def load_weights_file(model, path, field: str = "--weights") -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from harness.core import guard
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 from harness.core.spec_layers import as_name, brief
 from models_torch.import_graph import Node, Program, Ref
 from models_torch.import_ops import SUPPORTED, TARGETS
@@ -41,11 +41,6 @@ DTYPES = {7: ("<f4", torch.float32), 5: ("<i8", torch.int64)}  # torch._export.s
 SAVE_INSTEAD = ("save the program instead: torch.export.save(torch.export.export(model.eval(), (example,)), "
                 "\"model.pt2\")")
 DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:160]
 
 
 def _magic(source) -> bytes:
@@ -90,7 +85,7 @@ class Archive:
             self.zip = zipfile.ZipFile(source)
             infos = self.zip.infolist()
         except DAMAGE as error:
-            self.refuse(f"must be a readable zip archive; received a damaged one ({_first_line(error)})")
+            self.refuse(f"must be a readable zip archive; received a damaged one ({first_line(error)})")
         if len(infos) > MAX_MEMBERS or sum(info.file_size for info in infos) > guard.LIMITS["weights"]:
             self.refuse(f"declares {len(infos):,} members of {sum(i.file_size for i in infos):,} bytes unpacked; "
                         f"at most {MAX_MEMBERS:,} members of {guard.LIMITS['weights']:,} bytes are allowed")
@@ -114,7 +109,7 @@ class Archive:
         try:
             return self.zip.read(f"{self.root}/{member}")
         except DAMAGE as error:
-            self.refuse(f"is damaged: {member} cannot be read ({_first_line(error)})")
+            self.refuse(f"is damaged: {member} cannot be read ({first_line(error)})")
 
     def json(self, member: str):
         label = f"{self.name}:{member}"

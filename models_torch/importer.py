@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from harness.core import guard, shapes
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 from harness.core.imported import PROBE_SAMPLES, TOLERANCE, Imported, probe_batch
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import brief
@@ -28,11 +28,6 @@ from models_torch.model import build_model, get_weights
 
 # a hostile program's arguments can break a translation in many ways (a list where an int belongs): one line each
 BROKEN = (ValueError, RuntimeError, TypeError, KeyError, IndexError, AttributeError, ZeroDivisionError)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 def _to_torch(batch: np.ndarray, layout: str) -> torch.Tensor:
@@ -145,7 +140,8 @@ def _imported(program, params: int, runner, field: str) -> Imported:
     except SpecError:
         raise
     except BROKEN as error:
-        raise SpecError(field, f"the program cannot be translated ({_first_line(error)})") from None
+        raise SpecError(field, f"the program cannot be translated ({type(error).__name__}: "
+                               f"{first_line(error, 180)})") from None
     notes = [*chain.notes, f"proof: the spec's torch model matches the original to {gap:.1e} on {PROBE_SAMPLES} "
                            f"probe samples"]
     return Imported(model=model, weights=weights, source="torch", original_params=params, notes=notes,
@@ -165,29 +161,30 @@ def _example(module: nn.Module, input_shape: tuple) -> tuple:
     return torch.randn(shape, generator=generator), axis
 
 
-def from_model(module: nn.Module, input_shape) -> Imported:
+def from_model(model: nn.Module, input_shape) -> Imported:
     """An nn.Module (an nn.Sequential, or one whose forward traces to a chain of ops) as a spec model.
 
     input_shape: one sample's shape on the PyTorch side, without the batch axis: (1, 28, 28) for NCHW images,
     (C, L) for Conv1d, (D,) for an MLP, (T, D) for an RNN. Returns the Imported model; its run_original takes a
     spec-layout batch (N, *spec input_shape), channels last, and returns the module's outputs in eval mode."""
-    if not isinstance(module, nn.Module):
-        raise SpecError("model", f"expected a torch.nn.Module; received {brief(module)}")
+    if not isinstance(model, nn.Module):
+        raise SpecError("model", f"expected a torch.nn.Module; received {brief(model)}")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if not shape or not all(type(size) is int and size > 0 for size in shape):
         raise SpecError("input_shape", f"expected positive integers; received {brief(input_shape)}")
-    example, axis = _example(module.eval(), shape)
+    example, axis = _example(model.eval(), shape)
     try:
         with warnings.catch_warnings():  # torch's advice on an RNN's _flat_weights is about its own internals
             warnings.filterwarnings("ignore", message="The tensor attributes .*_flat_weights")
-            exported = torch.export.export(module, (example,))
+            exported = torch.export.export(model, (example,))
     except Exception as error:  # noqa: BLE001 - torch.export raises many kinds; the user gets one line
-        raise SpecError("model", f"torch.export could not trace the module ({_first_line(error)})") from None
+        raise SpecError("model", f"torch.export could not trace the module ({type(error).__name__}: "
+                                 f"{first_line(error, 180)})") from None
     buffer = io.BytesIO()
     torch.export.save(exported, buffer)
     program, _ = read_archive(buffer, "the traced module", "model")
-    params = sum(p.numel() for p in module.parameters())
-    return _imported(program, params, lambda chain: _module_runner(module, chain, axis), "model")
+    params = sum(p.numel() for p in model.parameters())
+    return _imported(program, params, lambda chain: _module_runner(model, chain, axis), "model")
 
 
 def read_model_file(path, field: str = "FILE") -> Imported:

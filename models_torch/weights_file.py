@@ -13,15 +13,10 @@ from pathlib import Path
 import torch
 
 from harness.core import guard
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_MAGIC = b"\x80"  # protocol 2 and later: torch's legacy format and plain pickles start so
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:160]
 
 
 def _check_archive(path: Path, field: str) -> None:
@@ -37,7 +32,7 @@ def _check_archive(path: Path, field: str) -> None:
             declared = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise SpecError(field, f"{path.name} must be a readable torch archive; received a damaged one "
-                               f"({_first_line(error)})") from None
+                               f"({first_line(error)})") from None
     if declared > guard.LIMITS["weights"]:
         raise SpecError(field, f"{path.name} would take {declared / guard.GIB:,.1f} GiB unpacked; at most "
                                f"{guard.LIMITS['weights'] / guard.GIB:.0f} GiB are allowed")
@@ -51,7 +46,7 @@ def _load(path: Path, field: str):
                                f"(refused unread: code in a weights file never runs)") from None
     except Exception as error:  # torch's archive reader raises RuntimeError, EOFError, KeyError, ... when damaged
         raise SpecError(field, f"{path.name} must be a readable torch archive; received a damaged one "
-                               f"({_first_line(error)})") from None
+                               f"({first_line(error)})") from None
 
 
 def _check_state(state, name: str, field: str) -> None:

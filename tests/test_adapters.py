@@ -40,6 +40,21 @@ FRAMEWORK_ONLY = {
     ("optimizers", "KerasAdagrad"): ("torch", "Keras' update rule reimplemented in torch; Keras' own is it"),
 }
 
+# Modules with no twin: the inner parts of an importer, whose public face (importer.py: read_model_file,
+# from_model) is mirrored. What they read has nothing in common: a Keras layer config against a PyTorch graph of
+# ATen operations in a .pt2 archive.
+FRAMEWORK_ONLY_MODULES = {
+    "import_arguments": ("tensorflow", "reads one Keras layer config argument by argument; a PyTorch graph node "
+                                       "has positional operands, read in import_ops.py"),
+    "import_layers": ("tensorflow", "Keras layer class -> spec layer; PyTorch's twin is import_ops.py (an ATen "
+                                    "operation -> spec layer), over a graph rather than a list"),
+    "import_archive": ("torch", "reads a .pt2 zip archive without unpickling anything; a .keras archive's "
+                                "members are checked in importer.py with zipfile and h5py"),
+    "import_graph": ("torch", "the traced graph as a chain of operations, with the tensor layout tracked; a "
+                              "Keras Sequential already is a chain"),
+    "import_ops": ("torch", "an ATen operation -> spec layer; Keras' twin is import_layers.py"),
+}
+
 # The layer builders are linked through `LAYERS` (spec layer type -> builder), not by name: a Keras builder is a
 # function returning a stock Keras layer, a torch one an nn.Module class, whose name is in the manifest's layers.
 LAYER_TABLE_MODULE = "layers"
@@ -52,6 +67,10 @@ def _tree(path: Path) -> ast.Module:
 
 def _modules(side: str) -> set[str]:
     return {path.stem for path in SIDES[side].glob("*.py")}
+
+
+def _mirrored_modules(side: str) -> set[str]:
+    return _modules(side) - set(FRAMEWORK_ONLY_MODULES)
 
 
 def _parameters(function: ast.FunctionDef) -> list[str]:
@@ -106,7 +125,7 @@ def _layer_table(side: str) -> dict[str, str]:
 def _builder_modules(side: str) -> dict[str, str]:
     """{builder name: the module that defines it}, for every builder in LAYERS."""
     builders = set(_layer_table(side).values())
-    defined = {name: module for module in _modules(side) for name in _public_definitions(side, module)}
+    defined = {name: module for module in _mirrored_modules(side) for name in _public_definitions(side, module)}
     missing = builders - set(defined)
     assert not missing, f"{side}: builders defined nowhere in the adapter: {sorted(missing)}"
     return {name: defined[name] for name in builders}
@@ -148,10 +167,17 @@ def _ticked_identifiers(text: str) -> list[str]:
 # ----------------------------------------------------------------------------------------------- tests
 
 def test_both_adapters_hold_the_same_module_files():
-    assert _modules("tensorflow") == _modules("torch")
+    assert _mirrored_modules("tensorflow") == _mirrored_modules("torch")
 
 
-@pytest.mark.parametrize("module", sorted(_modules("tensorflow") | _modules("torch")))
+def test_framework_only_modules_are_where_the_table_says():
+    for module, (side, reason) in FRAMEWORK_ONLY_MODULES.items():
+        other = "torch" if side == "tensorflow" else "tensorflow"
+        assert module in _modules(side), f"stale FRAMEWORK_ONLY_MODULES entry {module} ({side})"
+        assert module not in _modules(other) and reason, f"{module}.py has a twin: not framework-only"
+
+
+@pytest.mark.parametrize("module", sorted(_mirrored_modules("tensorflow") | _mirrored_modules("torch")))
 def test_each_module_has_the_same_public_functions_and_classes(module):
     """Same names, same kinds, same parameter names (and a class's public methods, with theirs)."""
     if module not in _modules("tensorflow") or module not in _modules("torch"):

@@ -9,6 +9,14 @@ class SpecError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an error's message (its type's name when it has none), printable and cut to `limit`
+    characters: what a one-line SpecError quotes of a library's error."""
+    lines = str(error).strip().splitlines()
+    text = "".join(char if char.isprintable() else "?" for char in (lines[0] if lines else type(error).__name__))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class Unavailable(Exception):
     """A measurement that cannot run on this machine (a GPU asked of a framework build without one): reported as
     skipped, with this reason, rather than as a failure."""
