@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.core import weights_npz
-from harness.core.errors import SpecError
+from harness.core.errors import SpecError, first_line
 from harness.jobs import frameworks
 from harness.jobs.job import Job
 
@@ -32,9 +32,8 @@ LOCATION = re.compile(r"^(<unknown>:\d+: )?(error: )?(loc\(.*\)\): )?")  # an ML
 
 def reason(error: Exception) -> str:
     """An exporter's or runtime's error as one line: its first non-empty line, without MLIR location noise."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    line = LOCATION.sub("", lines[0]) if lines else ""
-    return f"{type(error).__name__}: {line}"[:300]
+    message = LOCATION.sub("", str(error).strip())
+    return f"{type(error).__name__}: {first_line(RuntimeError(message), 300)}" if message else type(error).__name__
 
 
 def operator_counts(path) -> dict[str, int]:
