@@ -119,5 +119,5 @@ class GlobalPool(Block):
         self.kind = "max" if "max" in layer.type else "average"
 
     def forward(self, x):
-        flat = x.flatten(start_dim=2)
-        return flat.amax(dim=2) if self.kind == "max" else flat.mean(dim=2)
+        spatial = tuple(range(2, x.dim()))
+        return x.amax(dim=spatial) if self.kind == "max" else x.mean(dim=spatial)

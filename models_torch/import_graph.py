@@ -18,9 +18,12 @@ ACTIVATIONS = {"relu", "tanh", "sigmoid", "softmax", "log_softmax", "leaky_relu"
 LEAKY_RELU_SLOPE, TORCH_LEAKY_RELU_SLOPE = 0.2, 0.01  # the spec's leaky_relu activation; nn.LeakyReLU's default
 RECURRENT = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "simple_rnn", "rnn_relu": "simple_rnn"}
 FIRST_OPS = {"conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
-             "adaptive_avg_pool1d", "adaptive_avg_pool2d"}
+             "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "pad",
+             "constant_pad_nd"}
 ROLES = {"last": "NTF", "first": "NFT", "time": "TNF"}  # what each axis of a rank-3 tensor is: batch, steps, features
 RESHAPES = {"flatten", "view", "reshape", "unflatten"}
+PERMUTES = {"transpose", "permute", "movedim"}
+CHECKS = {"_assert_tensor_metadata"}  # ops that only check a tensor (a dtype cast's guard): not part of the chain
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,26 @@ def spec_size(values: tuple):
     return values[0] if len(set(values)) == 1 else list(values)
 
 
+def to_last(rank: int) -> tuple:
+    """The permutation (N, C, *S) -> (N, *S, C)."""
+    return (0, *range(2, rank), 1)
+
+
+def to_first(rank: int) -> tuple:
+    """The permutation (N, *S, C) -> (N, C, *S)."""
+    return (0, rank - 1, *range(1, rank - 1))
+
+
 def permutation(node: Node, rank: int) -> tuple:
     if node.name == "permute":
         return tuple(d % rank for d in node.arg("dims"))
+    if node.name == "movedim":
+        axes = list(range(rank))
+        sources, targets = ints(node.arg("source"), 1), ints(node.arg("destination"), 1)
+        if len(sources) != 1 or len(targets) != 1:
+            return tuple(range(rank)) if not sources else (-1,)  # several axes at once: refused by the caller
+        axes.insert(targets[0] % rank, axes.pop(sources[0] % rank))
+        return tuple(axes)
     axes, first, second = list(range(rank)), node.arg("dim0") % rank, node.arg("dim1") % rank
     axes[first], axes[second] = second, first
     return tuple(axes)
@@ -128,7 +148,7 @@ def ahead(nodes: list, start: int) -> str:
             return "first"
         if node.name in RECURRENT:
             return "last" if node.arg("batch_first") else "time"
-        if node.name in ("transpose", "permute"):
+        if node.name in PERMUTES:
             perm = permutation(node, 3)
             inverse = tuple(perm.index(axis) for axis in range(3))
             return relabel(ahead(nodes, index + 1), inverse) or "last"
@@ -137,13 +157,24 @@ def ahead(nodes: list, start: int) -> str:
     return "last"
 
 
+def ahead_image(nodes: list, rank: int) -> str:
+    """The layout of an image input (rank 4 and up): channels last when the program first moves the channels to
+    axis 1 (as the harness' own torch models do), else PyTorch's channels first."""
+    for node in nodes:
+        if node.name in PERMUTES:
+            return "last" if permutation(node, rank) == to_first(rank) else "first"
+        if node.name in FIRST_OPS | RESHAPES | {"linear"}:
+            return "first"
+    return "first"
+
+
 def input_value(program: Program) -> Value:
     shape = program.shapes[program.input]
     if program.input_is_ids:
         return Value(shape, "time_ids" if len(shape) == 2 and ahead(program.nodes, 0) == "time" else "ids")
     if len(shape) == 2:
         return Value(shape, "flat")
-    return Value(shape, "first" if len(shape) > 3 else ahead(program.nodes, 0))
+    return Value(shape, ahead_image(program.nodes, len(shape)) if len(shape) > 3 else ahead(program.nodes, 0))
 
 
 def spec_input_shape(value: Value) -> list:
@@ -167,6 +198,8 @@ def chain_input(node: Node):
 def count_uses(program: Program) -> dict:
     counts = {program.output: 1}
     for node in program.nodes:
+        if node.name in CHECKS:
+            continue
         for value in node.args.values():
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, Ref):
@@ -195,6 +228,8 @@ def translate(program: Program, handlers: dict) -> Translation:
         chain.position += 1
         if node.name == "zeros":  # an RNN's initial state: the recurrent handler checks that it is one
             chain.zeros.add(node.outputs[0])
+            continue
+        if node.name in CHECKS:  # reads the chain's tensor, changes nothing
             continue
         _check_link(chain, node, value)
         mergeable, chain.mergeable = chain.mergeable, False

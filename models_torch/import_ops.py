@@ -8,13 +8,14 @@ op. It refuses, with the reason, whatever the spec cannot express exactly.
 
 from math import prod
 
+from models_torch import import_layout as layout
 from models_torch.import_graph import (
     ACTIVATIONS,
     FIXED,
     LEAKY_RELU_SLOPE,
+    PERMUTES,
     RECURRENT,
     RESHAPES,
-    ROLES,
     TORCH_LEAKY_RELU_SLOPE,
     Ref,
     Value,
@@ -22,9 +23,7 @@ from models_torch.import_graph import (
     chain_input,
     feature_axis,
     ints,
-    permutation,
     permuted_kernel,
-    relabel,
     spec_size,
 )
 
@@ -117,6 +116,7 @@ def _pool(node, value, chain, mergeable):
 
 def _global_pool(node, value, chain, mergeable):
     shape, rank = value.shape, len(value.shape)
+    kind = "max" if node.name in ("amax", "adaptive_max_pool1d", "adaptive_max_pool2d") else "average"
     if node.name.startswith("adaptive"):
         axes, keep = set(range(2, rank)), True
         if set(ints(node.arg("output_size"), rank - 2)) != {1}:
@@ -128,7 +128,7 @@ def _global_pool(node, value, chain, mergeable):
     if axes != spatial or (keep and value.layout != "first"):
         chain.refuse(node, f"a mean over axes {sorted(axes)} of {list(shape)} ({value.layout} layout): only the "
                            f"spatial or steps axes average to a spec global pool")
-    chain.emit({"type": f"global_average_pool{rank - 2}d"})
+    chain.emit({"type": f"global_{kind}_pool{rank - 2}d"})
     return Value(chain.out_shape(node), "pooled" if keep else "flat")
 
 
@@ -254,18 +254,6 @@ def _recurrent(node, value, chain, mergeable):
     return Value(chain.program.shapes[chain.current], "flat")
 
 
-def _transpose(node, value, chain, mergeable):
-    rank = len(value.shape)
-    perm = permutation(node, rank)
-    if perm == tuple(range(rank)):
-        return value
-    layout = relabel(value.layout, perm) if rank == 3 and value.layout in ROLES else None
-    if layout is None:
-        chain.refuse(node, f"permutes {list(value.shape)} ({value.layout} layout) by {list(perm)}: only swapping "
-                           f"the steps and features, or the batch and steps, of a sequence is exact in the spec")
-    return Value(chain.out_shape(node), layout)
-
-
 def _index(node, value, chain, mergeable):
     chain.refuse(node, "indexing translates only as out[:, -1], h_n[-1] or h_n.squeeze(0) right after a recurrent "
                        "layer")
@@ -273,10 +261,13 @@ def _index(node, value, chain, mergeable):
 
 HANDLERS = {"linear": _dense, "conv1d": _conv, "conv2d": _conv, **dict.fromkeys(ACTIVATIONS, _activation),
             "dropout": _dropout, **dict.fromkeys(["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"], _pool),
-            **dict.fromkeys(["adaptive_avg_pool1d", "adaptive_avg_pool2d", "mean"], _global_pool),
+            **dict.fromkeys(["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+                             "mean", "amax"], _global_pool),
             **dict.fromkeys(RESHAPES, _reshape), "batch_norm": _batch_norm, "embedding": _embedding,
-            **dict.fromkeys(RECURRENT, _recurrent), "transpose": _transpose, "permute": _transpose,
-            "select": _index, "squeeze": _index}
+            **dict.fromkeys(RECURRENT, _recurrent), **dict.fromkeys(PERMUTES, layout.transpose),
+            "pad": layout.pad, "constant_pad_nd": layout.pad, **dict.fromkeys(["mul", "div", "add", "sub"],
+                                                                              layout.rescale),
+            "to": layout.cast, "select": _index, "squeeze": _index}
 # every op target a program may hold (the "torch.ops." prefix dropped); anything else is refused by name
 TARGETS = frozenset("aten." + target for target in (
     "linear.default conv1d.default conv1d.padding conv2d.default conv2d.padding dropout.default relu.default "
@@ -285,8 +276,11 @@ TARGETS = frozenset("aten." + target for target in (
     "max_pool1d.default max_pool2d.default avg_pool1d.default avg_pool2d.default adaptive_avg_pool1d.default "
     "adaptive_avg_pool2d.default mean.dim flatten.using_ints view.default reshape.default unflatten.int "
     "batch_norm.default embedding.default lstm.input gru.input rnn_tanh.input rnn_relu.input transpose.int "
-    "permute.default select.int squeeze.dim squeeze.dims zeros.default").split())
+    "permute.default select.int squeeze.dim squeeze.dims zeros.default movedim.int pad.default "
+    "constant_pad_nd.default mul.Tensor div.Tensor add.Tensor sub.Tensor to.dtype _assert_tensor_metadata.default "
+    "amax.default adaptive_max_pool1d.default adaptive_max_pool2d.default").split())
 SUPPORTED = ("Linear, Conv1d/Conv2d (groups 1), ReLU, Tanh, Sigmoid, Softmax, LogSoftmax, GELU, ELU (alpha 1), "
              "LeakyReLU (slope >= 0), Softplus (beta 1), Dropout, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool to 1, "
-             "mean over spatial or steps axes, Flatten/view/reshape, transpose/permute of a sequence, BatchNorm1d/2d, "
-             "Embedding, RNN/LSTM/GRU (one layer, one direction)")
+             "AdaptiveMaxPool to 1, mean or amax over spatial or steps axes, Flatten/view/reshape, transpose/permute/"
+             "movedim (a relabeling), zero padding (F.pad, ZeroPad), x * c, x / c, x + c, x - c (rescaling), "
+             "BatchNorm1d/2d, Embedding, RNN/LSTM/GRU (one layer, one direction)")

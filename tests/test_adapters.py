@@ -53,6 +53,8 @@ FRAMEWORK_ONLY_MODULES = {
     "import_graph": ("torch", "the traced graph as a chain of operations, with the tensor layout tracked; a "
                               "Keras Sequential already is a chain"),
     "import_ops": ("torch", "an ATen operation -> spec layer; Keras' twin is import_layers.py"),
+    "import_layout": ("torch", "the ATen ops that permute, pad, cast or rescale a tensor: a Keras Sequential has "
+                               "no such ops between its layers"),
 }
 
 # The layer builders are linked through `LAYERS` (spec layer type -> builder), not by name: a Keras builder is a

@@ -116,6 +116,46 @@ class ConvBase(nn.Module):
         return self.linear(h3)
 
 
+class SequenceConv(nn.Module):
+    """A (N, T, D) sequence permuted to channels first for Conv1d, padded with F.pad, pooled with amax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = torch.nn.functional.pad(x.permute(0, 2, 1), (1, 2))
+        return self.fc(torch.amax(self.conv(h).relu(), dim=2))
+
+
+class Scaled(nn.Module):
+    """Pixels scaled in the forward (x / 255 - 0.5), as image tutorials write it."""
+
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ZeroPad2d((1, 0, 2, 1))
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = self.conv(self.pad(x / 255.0 - 0.5)).relu()
+        return self.fc(torch.flatten(self.pool(h), 1))
+
+
+class ChannelsLastFlatten(nn.Module):
+    """Moves the channels last before flattening, so the Linear reads (H, W, C) order: no kernel permutation."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.fc = nn.Linear(27, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).permute(0, 2, 3, 1).flatten(1))
+
+
 def mnist_example():
     """pytorch/examples mnist/main.py's Net, as an nn.Sequential."""
     return nn.Sequential(nn.Conv2d(1, 32, 3, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 1), nn.ReLU(), nn.MaxPool2d(2),
@@ -157,6 +197,9 @@ CASES = {
     "rnn_sequence": (lambda: Recurrent("RNN", True, "sequence"), (5, 3), None),
     "rnn_relu_seq_first_sequence": (lambda: Recurrent("RNN", False, "sequence", nonlinearity="relu"), (5, 3),
                                     "time"),
+    "sequence_permute_pad_amax": (SequenceConv, (6, 3), None),
+    "scaled_zero_pad_adaptive_max": (Scaled, (1, 7, 7), "channels"),
+    "channels_last_flatten": (ChannelsLastFlatten, (2, 5, 5), "channels"),
     "mnist_example": (mnist_example, (1, 28, 28), "channels"),
     "mnist1d_convbase": (ConvBase, (40,), None),
 }
@@ -222,7 +265,7 @@ class Residual(nn.Module):
 # name -> (module factory, PyTorch input shape, a phrase the one-line refusal must hold)
 REFUSED = {
     "layer_norm": (lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)), (4,), "layer_norm"),
-    "residual_add": (Residual, (4,), "add.Tensor"),
+    "residual_add": (Residual, (4,), "no residual or branching graph"),
     "bidirectional_lstm": (lambda: Recurrent("LSTM", True, "sequence", bidirectional=True), (5, 3),
                            "bidirectional"),
     "stacked_gru": (lambda: Recurrent("GRU", True, "last", num_layers=2), (5, 3), "num_layers=2"),
@@ -446,4 +489,4 @@ def test_every_supported_op_has_a_handler():
     from models_torch.import_ops import HANDLERS, TARGETS
 
     names = {Node(target, {}, [], "").name for target in TARGETS}
-    assert names - {"zeros"} == set(HANDLERS)
+    assert names - {"zeros", "_assert_tensor_metadata"} == set(HANDLERS)  # the walk skips those two itself
