@@ -135,8 +135,9 @@ def _artifact(spec: Spec, pair: tuple, target: Path, inputs: dict, work: Path, i
 
 def export(spec: Spec, weights, frameworks=("tensorflow",), formats=("onnx",), out=None, force: bool = False,
            in_process: bool = False, log=print, repeats=None) -> list[dict]:
-    """Writes one artifact per (framework, format) from `weights` and returns one row each (status ok,
-    unsupported or failed; see harness.jobs.artifact), then an "onnx_judge" row when both frameworks made ONNX.
+    """Writes one artifact per (framework, format) from `weights` and returns one row each (kind "artifact",
+    status ok, unsupported or failed; see harness.jobs.artifact), then a kind "onnx_judge" row (status ok) when
+    both frameworks made ONNX. Rows with status ok carry within_tolerance (max_difference <= 1e-5).
     repeats: timed calls per batch size (None: the worker's defaults)."""
     pairs, weights = plan(frameworks, formats), Path(weights)
     source = _weights_source(spec, weights)
@@ -150,7 +151,8 @@ def export(spec: Spec, weights, frameworks=("tensorflow",), formats=("onnx",), o
         rows = [_artifact(spec, pair, path, inputs, work, in_process, log) for pair, path in zip(pairs, paths)]
     onnx = {row["framework"]: row["path"] for row in rows if row["format"] == "onnx" and row["status"] == "ok"}
     if len(onnx) == 2:
-        rows.append({"kind": "onnx_judge", **onnx_judge.judge(onnx["tensorflow"], onnx["torch"], batch)})
+        verdict = onnx_judge.judge(onnx["tensorflow"], onnx["torch"], batch)
+        rows.append({"kind": "onnx_judge", "status": "ok", **verdict})
     return rows
 
 
@@ -167,8 +169,8 @@ def row_cells(row: dict) -> list[str]:
     cells = [row["framework"], row["format"], row["runtime"]]
     if row["status"] != "ok":
         return cells + ["-", row["status"], "-", "-"]
-    latency = row["latency_ms"]
-    return cells + [_size(row["size_bytes"]), f"{row['max_difference']:.1e}", f"{latency['1']:.3f}",
+    latency, over = row["latency_ms"], "" if row.get("within_tolerance", True) else " (over tolerance)"
+    return cells + [_size(row["size_bytes"]), f"{row['max_difference']:.1e}{over}", f"{latency['1']:.3f}",
                     f"{latency['1024']:.2f}"]
 
 
