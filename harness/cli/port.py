@@ -18,7 +18,9 @@ def cmd_import(args) -> int:
     for note in proof.notes:
         print(f"note: {note}")
     print(f"wrote {proof.spec_path} and {proof.weights_path}")
-    print(f"next: harness run {proof.spec_path}   (edit its data section first: see the comments at its top)")
+    placeholder = proof.spec.data.dataset == "npz"
+    print(f"next: harness run {proof.spec_path}" + ("   (edit its data section first: see the comments at its top)"
+                                                   if placeholder else ""))
     return 0
 
 

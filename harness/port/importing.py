@@ -7,14 +7,14 @@ A worker of the other framework then builds the spec's model with the imported w
 the largest difference must be within float32 round-off (harness.core.imported.TOLERANCE), or nothing is written.
 """
 
-import shutil
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from harness.core import folders, guard, shapes
+from harness.core import atomic, folders, guard, shapes
 from harness.core.errors import SpecError
 from harness.core.imported import PROBE_SAMPLES, TOLERANCE, Imported, spec_name, spec_of
 from harness.core.spec import ModelSpec, Spec
@@ -87,18 +87,37 @@ def prove(spec: Spec, canonical: Path, batch: Path, framework: str, work: Path, 
         return float(np.max(np.abs(recorded["y"].astype(np.float64) - found["y"])))
 
 
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10 ** 6, sort_keys=False).strip()
+
+
 def spec_yaml(spec: dict, comments: list[str]) -> str:
-    """The spec as YAML under its comments; leaves (lists of numbers, small mappings) on one line."""
-    head = "".join(f"# {line}\n" for line in comments)
-    return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=120)
+    """The spec as YAML under its comments (wrapped), one line per layer as the experiments/ files are written."""
+    head = "".join(f"# {part}\n" for line in comments
+                   for part in textwrap.wrap(line, 116, subsequent_indent="  " if line.startswith("- ") else ""))
+    lines = []
+    for key, value in spec.items():
+        if key == "model":
+            lines += ["model:", f"  input_shape: {_flow(value['input_shape'])}", "  layers:"]
+            lines += [f"    - {_flow(layer)}" for layer in value["layers"]]
+        else:
+            lines.append(f"{key}: {_flow(value)}" if isinstance(value, (dict, list)) else
+                         yaml.safe_dump({key: value}, width=10 ** 6, sort_keys=False).strip())
+    return head + "\n".join(lines) + "\n"
+
+
+def _outputs(out: Path, name: str, force: bool) -> tuple[Path, Path]:
+    """NAME.yaml and NAME.weights.npz in `out`, refused before any work if either exists (unless force)."""
+    paths = out / f"{name}.yaml", out / f"{name}.weights.npz"
+    for path in paths:
+        folders.check_new_file(path, "--out", force=force)
+    return paths
 
 
 def _write(out: Path, name: str, text: str, canonical: Path, force: bool) -> tuple[Path, Path]:
-    spec_path, weights_path = out / f"{name}.yaml", out / f"{name}.weights.npz"
-    for path in (spec_path, weights_path):
-        folders.check_new_file(path, "--out", force=force)
-    shutil.copyfile(canonical, weights_path)
-    spec_path.write_text(text)
+    spec_path, weights_path = _outputs(out, name, force)
+    atomic.write_bytes(weights_path, canonical.read_bytes())
+    atomic.write_text(spec_path, text)
     return spec_path, weights_path
 
 
@@ -125,11 +144,15 @@ def import_file(path, out=None, force: bool = False, in_process: bool = False, l
     source = source_of(path)
     name = spec_name(path.name.split(".")[0])
     out = folders.claim(Path(out) if out else Path("results") / name / "import", "import")
+    _outputs(out, name, force)
     with folders.work_dir() as work:
         read = _read(path, source, work, log, in_process)
         imported = Imported(model=read["model"], weights=[], source=source, original_params=read["original_params"],
                             notes=read["notes"])
         spec, spec_data, comments, difference = checked_spec(imported, name, path.name, work, log, in_process)
-        spec_path, weights_path = _write(out, name, spec_yaml(spec_data, comments), work / "canonical.npz", force)
+        text = spec_yaml(spec_data, comments)
+        if parse_spec(yaml.safe_load(text)) != spec:  # the file says what was proven
+            raise RuntimeError("the written spec does not read back as the proven one")
+        spec_path, weights_path = _write(out, name, text, work / "canonical.npz", force)
     return Proof(spec, spec_path, weights_path, read["original_params"], read["spec_params"], difference,
                  PROBE_SAMPLES, source, read["notes"])
