@@ -11,6 +11,8 @@ import io
 
 import numpy as np
 
+from harness.core.onnx_runtime import onnx_runner
+
 FORMATS = ("onnx", "savedmodel", "tflite")
 KERAS_FORMATS = {"onnx": "onnx", "savedmodel": "tf_saved_model", "tflite": "litert"}
 
@@ -30,18 +32,6 @@ def export_model(model, fmt: str, path, sample: np.ndarray) -> None:
     model(sample[:1], training=False)  # the model must have been called once before Keras exports it
     with contextlib.redirect_stdout(io.StringIO()):  # tf2onnx and the converters narrate every step
         model.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **_options(fmt))
-
-
-def _onnx(path):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
 
 
 def _savedmodel(path):
@@ -73,7 +63,7 @@ def _tflite(path):
     return run
 
 
-RUNTIMES = {"onnx": _onnx, "savedmodel": _savedmodel, "tflite": _tflite}
+RUNTIMES = {"onnx": onnx_runner, "savedmodel": _savedmodel, "tflite": _tflite}
 
 
 def load_runtime(path, fmt: str):

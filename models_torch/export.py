@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.core.onnx_runtime import onnx_runner
+
 FORMATS = ("onnx", "torchscript", "pt2")
 MAX_BATCH = 1 << 20  # the dynamic batch axis' upper bound, as torch.export wants one
 
@@ -59,18 +61,6 @@ def export_model(model, fmt: str, path, sample: np.ndarray) -> None:
         EXPORTERS[fmt](_Whole(model).eval(), path, x)
 
 
-def _onnx_runtime(path):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
-
-
 def _module_runtime(module):
     @torch.no_grad()
     def run(x):
@@ -86,7 +76,7 @@ def _pt2_runtime(path):
     return _module_runtime(torch.export.load(str(path)).module())
 
 
-RUNTIMES = {"onnx": _onnx_runtime, "torchscript": _torchscript_runtime, "pt2": _pt2_runtime}
+RUNTIMES = {"onnx": onnx_runner, "torchscript": _torchscript_runtime, "pt2": _pt2_runtime}
 
 
 def load_runtime(path, fmt: str):

@@ -32,4 +32,4 @@ def cmd_export(args) -> int:
     rows = export(load_spec(args.spec), args.weights, frameworks=frameworks, formats=(args.format,), out=args.out,
                   force=args.force, in_process=args.in_process)
     print("\n" + format_table(rows))
-    return 0 if all(row.get("status") == "ok" and row.get("passed", True) for row in rows) else 1
+    return 0 if all(row.get("status") == "ok" and row.get("within_tolerance") for row in rows) else 1

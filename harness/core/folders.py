@@ -87,7 +87,7 @@ def _mark(folder: Path, kind: str, field: str) -> None:
 def claim(folder, kind: str, field: str = "--out") -> Path:
     """`folder`, made ready for the harness to write into, before any work starts; else one line saying why not.
 
-    kind names what the folder holds (results, sweep, bench, parity) in its marker."""
+    kind names what the folder holds (results, sweep, bench, parity, import, export) in its marker."""
     folder = Path(folder)
     _check_path(folder, field)
     if folder.exists() and not folder.is_dir():

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.core import weights_npz
+from harness.core import imported, weights_npz
 from harness.core.errors import SpecError, first_line
 from harness.jobs import frameworks
 from harness.jobs.job import Job
 
-TOLERANCE = 1e-5  # float32: an export computes the same function, only the order of sums may differ
+TOLERANCE = imported.TOLERANCE  # float32: an export computes the same function, only the order of sums differs
 LATENCY_BATCHES = (1, 1024)
 REPEATS = {1: 25, 1024: 5}  # timed calls per batch size after one warm-up call (job.repeats overrides both)
 LOCATION = re.compile(r"^(<unknown>:\d+: )?(error: )?(loc\(.*\)\): )?")  # an MLIR converter's location prefix

@@ -5,20 +5,10 @@ float32 round-off; their operator lists show how differently the two exporters s
 
 import numpy as np
 
+from harness.core.onnx_runtime import onnx_runner
 from harness.jobs.artifact import TOLERANCE, operator_counts
 
 SIDES = ("tensorflow", "torch")
-
-
-def _run(path, batch: np.ndarray) -> np.ndarray:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(batch, np.float32)})[0]
 
 
 def judge(tf_onnx_path, torch_onnx_path, batch: np.ndarray) -> dict:
@@ -28,7 +18,7 @@ def judge(tf_onnx_path, torch_onnx_path, batch: np.ndarray) -> dict:
     import onnxruntime
 
     paths = dict(zip(SIDES, (tf_onnx_path, torch_onnx_path)))
-    outputs = {side: _run(path, batch) for side, path in paths.items()}
+    outputs = {side: onnx_runner(path)(batch) for side, path in paths.items()}
     if outputs["tensorflow"].shape != outputs["torch"].shape:
         raise ValueError(f"the exports' outputs differ in shape: {outputs['tensorflow'].shape} (tensorflow) vs "
                          f"{outputs['torch'].shape} (torch)")
