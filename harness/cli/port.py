@@ -1,9 +1,9 @@
-"""The commands that bring models in and take them out: `harness import FILE` and `harness export SPEC`."""
-
-from harness.core.imported import TOLERANCE
+"""The commands that bring models in and take them out: `harness import FILE` and `harness export SPEC`. Each
+imports what it needs when it runs, so building the command line stays light."""
 
 
 def cmd_import(args) -> int:
+    from harness.core.imported import TOLERANCE
     from harness.port.importing import OTHER, import_file
 
     proof = import_file(args.file, out=args.out, force=args.force, in_process=args.in_process)
