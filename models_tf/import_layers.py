@@ -37,16 +37,23 @@ def dense(args: Arguments) -> dict:
     return spec
 
 
-def conv(args: Arguments, rank: int) -> dict:
+def conv(args: Arguments, rank: int):
+    """The spec's convolution; Conv1D's padding='causal' is exactly zeros before the steps (dilation * (kernel -
+    1) of them) and a 'valid' convolution: two spec layers."""
     spec = {"type": f"conv{rank}d", "filters": args.get("filters")}
     for key in ("kernel_size", "strides", "dilation_rate"):
         spec[key] = args.size(key) if rank == 1 else args.get(key)
-    spec["padding"] = args.expect("padding", ("valid", "same"))
+    spec["padding"] = args.expect("padding", ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
     args.expect("data_format", ("channels_last",), "the spec is channels last")
     args.expect("groups", (1,), "the spec has no grouped convolution")
     spec.update(weighted(args))
     args.absent("lora_rank", "lora_alpha", "quantization_config", why="the spec holds plain float kernels")
-    return spec
+    if spec["padding"] != "causal":
+        return spec
+    before = spec["dilation_rate"] * (spec["kernel_size"] - 1)
+    args.notes.append(f"{args.where}: padding='causal' became a zero_padding1d layer of [{before}, 0] and a 'valid' "
+                      f"convolution (exactly Keras' causal padding)")
+    return [{"type": "zero_padding1d", "padding": [before, 0]}, {**spec, "padding": "valid"}]
 
 
 def pool(args: Arguments, kind: str, rank: int) -> dict:
@@ -246,7 +253,7 @@ def _input(layers: list, body: dict, field: str, source: str) -> tuple[list, lis
     return shape[1:], layers
 
 
-def _translate_layer(index: int, layer, field: str, source: str, notes: list) -> dict:
+def _translate_layer(index: int, layer, field: str, source: str, notes: list):
     if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
         raise SpecError(field, f"{source}: layer {index} is {brief(layer)}, not a serialized Keras layer")
     kind, config, module = layer.get("class_name"), layer["config"], layer.get("module")
@@ -276,8 +283,9 @@ def translate_model(config, field: str, source: str, notes: list) -> tuple[dict,
     _check_descriptive(body, f"{source}: the Sequential", field)
     layers = body.get("layers") if isinstance(body.get("layers"), list) else []
     input_shape, layers = _input(layers, body, field, source)
-    model = {"input_shape": input_shape,
-             "layers": [_translate_layer(index, layer, field, source, notes) for index, layer in enumerate(layers)]}
+    translated = [_translate_layer(index, layer, field, source, notes) for index, layer in enumerate(layers)]
+    model = {"input_shape": input_shape,  # a Keras layer is one spec layer, or a list of them (causal padding)
+             "layers": [layer for item in translated for layer in (item if isinstance(item, list) else [item])]}
     check_objects(config, OBJECTS, field, source)
     try:
         spec = ModelSpec.model_validate(model)
