@@ -31,11 +31,12 @@ BROKEN = (ValueError, RuntimeError, TypeError, KeyError, IndexError, AttributeEr
 
 
 def _to_torch(batch: np.ndarray, layout: str) -> torch.Tensor:
-    """A spec-layout batch (N, *input_shape), channels last -> the original's layout."""
-    x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-    x = x.long() if layout in ("ids", "time_ids") else x
-    x = x.movedim(-1, 1) if layout == "first" else x
-    return (x.transpose(0, 1) if layout.startswith("time") else x).contiguous()
+    """A spec-layout batch (N, *input_shape), channels last -> the original's layout, as a fresh C-ordered tensor
+    (a permuted view of one channel looks channels-last to torch, and a module's x.view(N, -1) then fails)."""
+    x = np.moveaxis(batch, -1, 1) if layout == "first" else batch
+    x = np.swapaxes(x, 0, 1) if layout.startswith("time") else x
+    x = torch.from_numpy(np.asarray(x, dtype=np.float32)).clone(memory_format=torch.contiguous_format)
+    return x.long() if layout in ("ids", "time_ids") else x
 
 
 def _to_spec(y: torch.Tensor, layout: str) -> np.ndarray:

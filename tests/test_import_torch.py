@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from harness.core.errors import SpecError
@@ -156,6 +157,21 @@ class ChannelsLastFlatten(nn.Module):
         return self.fc(self.conv(x).permute(0, 2, 3, 1).flatten(1))
 
 
+class ViewFlatten(nn.Module):
+    """Functional style: F.max_pool2d, x.view(x.size(0), -1) on one input channel (a view that fails on a
+    channels-last strided batch), F.dropout, F.log_softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        x = F.dropout(x.view(x.size(0), -1), training=self.training)
+        return F.log_softmax(self.fc(x), dim=1)
+
+
 def mnist_example():
     """pytorch/examples mnist/main.py's Net, as an nn.Sequential."""
     return nn.Sequential(nn.Conv2d(1, 32, 3, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 1), nn.ReLU(), nn.MaxPool2d(2),
@@ -200,6 +216,7 @@ CASES = {
     "sequence_permute_pad_amax": (SequenceConv, (6, 3), None),
     "scaled_zero_pad_adaptive_max": (Scaled, (1, 7, 7), "channels"),
     "channels_last_flatten": (ChannelsLastFlatten, (2, 5, 5), "channels"),
+    "functional_view_flatten": (ViewFlatten, (1, 12, 12), "channels"),
     "mnist_example": (mnist_example, (1, 28, 28), "channels"),
     "mnist1d_convbase": (ConvBase, (40,), None),
 }
@@ -216,8 +233,8 @@ def _original(module: nn.Module, batch: np.ndarray, move) -> np.ndarray:
     x = torch.from_numpy(batch)
     x = x.long() if any(isinstance(m, nn.Embedding) for m in module.modules()) else x
     x = x.movedim(-1, 1) if move == "channels" else x.transpose(0, 1) if move == "time" else x
-    with torch.no_grad():
-        y = module(x.contiguous())
+    with torch.no_grad():  # a fresh NCHW tensor: a moved axis of one channel would look channels-last to torch
+        y = module(x.clone(memory_format=torch.contiguous_format))
     return (y.transpose(0, 1) if move == "time" and y.dim() == 3 else y).numpy()
 
 

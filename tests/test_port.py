@@ -52,6 +52,7 @@ def _randomized(keras_model, seed=0):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_keras_to_spec_to_torch_to_spec_to_keras_keeps_every_weight(adapters, family):
     import keras
+
     from models_tf import importer as keras_importer
     from models_torch import importer as torch_importer
 
@@ -61,7 +62,8 @@ def test_keras_to_spec_to_torch_to_spec_to_keras_keeps_every_weight(adapters, fa
     spec = ModelSpec.model_validate(first.model)
     torch_model = models_torch.build_model(spec)
     models_torch.set_weights(torch_model, first.weights)
-    second = torch_importer.from_model(torch_model.eval(), tuple(spec.input_shape))  # the harness' module: channels last
+    # the harness' own nn.Module takes channels-last input: the spec's input shape is its PyTorch shape
+    second = torch_importer.from_model(torch_model.eval(), tuple(spec.input_shape))
     assert len(second.weights) == len(first.weights)
     for index, (a, b) in enumerate(zip(first.weights, second.weights)):
         assert a.shape == b.shape and np.array_equal(a, b), f"{family}: canonical weight {index} changed"
