@@ -76,9 +76,11 @@ class Rescaling(Block):
 
 
 class LeakyReLU(Block):
+    """Keras' LeakyReLU layer rounds its slope to float32 even in a float64 model; so does this."""
+
     def __init__(self, layer, info):
         super().__init__()
-        self.activation = torch.nn.LeakyReLU(negative_slope=layer.negative_slope, inplace=False)
+        self.activation = torch.nn.LeakyReLU(negative_slope=float(np.float32(layer.negative_slope)), inplace=False)
 
     def forward(self, x):
         return self.activation(x)

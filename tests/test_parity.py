@@ -142,6 +142,12 @@ LAYER_CASES = {
     "lstm": ((4, 3), [recurrent("lstm", 5, return_sequences=True), recurrent("lstm", 4)]),
     "gru": ((4, 3), [recurrent("gru", 5, return_sequences=True), recurrent("gru", 4)]),
     "embedding": ((6,), [EMBEDDING, FLAT]),
+    # the layers harness import writes (appended: the cases above keep their optimizer and loss settings)
+    "rescaling_leaky_relu": ((6,), [{"type": "rescaling", "scale": 0.5, "offset": -0.25}, dense(8),
+                                    {"type": "leaky_relu", "negative_slope": 0.01}]),
+    "zero_padding1d": ((10, 2), [{"type": "zero_padding1d", "padding": [1, 2]}, conv("conv1d", 3, 3), FLAT]),
+    "zero_padding2d": ((5, 5, 1), [{"type": "zero_padding2d", "padding": [[1, 0], [0, 2]]}, conv("conv2d", 2, 3),
+                                   FLAT]),
 }
 LAYER_MIXES = dict(zip(LAYER_CASES, zip(itertools.cycle(OPTIMIZERS), itertools.cycle(LOSSES),
                                         itertools.cycle(itertools.product(REGULARIZATIONS, (False, True))))))
