@@ -99,6 +99,7 @@ def test_harness_import_of_a_keras_file_writes_a_proven_spec(tf_adapter, tmp_pat
     assert difference <= TOLERANCE
     spec = yaml.safe_load((out / "convnet.yaml").read_text())
     assert spec["loss"] == "categorical_crossentropy" and spec["data"]["dataset"] == "npz"
+    assert spec["init_weights"] == "convnet.weights.npz"  # a run starts from the imported weights
     assert [layer["type"] for layer in spec["model"]["layers"]] == [
         "conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten", "dropout", "dense"]
     with np.load(out / "convnet.weights.npz") as weights:
@@ -210,3 +211,28 @@ def test_from_keras_and_from_torch_return_a_proven_spec_and_weights(adapters):
     spec, weights = harness.from_torch(module, (1, 4, 4))
     assert list(spec.model.input_shape) == [4, 4, 1] and spec.loss == "categorical_crossentropy"
     assert json.dumps(spec.model.model_dump(mode="json"))  # plain data
+
+
+def test_an_imported_spec_starts_both_frameworks_from_the_imported_weights(tmp_path):
+    """harness import writes init_weights next to the spec; a run's initial weights are that file, every seed."""
+    from harness.core import validate, weights_npz
+    from harness.run.experiment import train_jobs
+
+    raw = {"name": "start", "data": {"dataset": "iris"}, "loss": "categorical_crossentropy", "optimizer": "sgd",
+           "model": {"input_shape": [4], "layers": [{"type": "dense", "units": 3, "activation": "softmax"}]},
+           "seeds": [0, 1], "init_weights": "start.weights.npz"}
+    spec_path = tmp_path / "start.yaml"
+    spec_path.write_text(yaml.safe_dump(raw))
+    weights = [np.full((4, 3), 0.25, np.float32), np.arange(3, dtype=np.float32)]
+    weights_npz.save(tmp_path / "start.weights.npz", validate.load_spec(spec_path).model, weights)
+    spec = validate.load_spec(spec_path)
+    assert spec.init_weights == str(tmp_path / "start.weights.npz")  # resolved against the spec file
+    start = weights_npz.starting_weights(spec, 0)
+    for job in train_jobs(spec, tmp_path, 1, None, start=start):
+        with np.load(job.weights_path) as saved:
+            assert all(np.array_equal(saved[f"arr_{i}"], w) for i, w in enumerate(weights)), job.prefix
+    with pytest.raises(SpecError, match="init_weights: .*init: native contradicts"):
+        validate.parse_spec({**raw, "init": "native"})
+    (tmp_path / "start.weights.npz").unlink()
+    with pytest.raises(SpecError, match="init_weights: file not found"):
+        weights_npz.starting_weights(validate.load_spec(spec_path), 0)

@@ -226,6 +226,9 @@ class Spec(Frozen):
     seeds: Annotated[list[Seed], TUPLES_TOO] = Field([0], min_length=1, max_length=MAX_SEEDS)
     init: Literal["matched", "native"] = Field(
         "matched", description="matched: one numpy draw loaded into both; native: each framework's own initializers")
+    init_weights: Annotated[Optional[str], AfterValidator(_file_path)] = Field(
+        None, max_length=4096, description="canonical weights (.npz, as harness import and harness run write them), "
+                                           "relative to the spec file: every run of both frameworks starts from them")
     analysis: Analysis = Analysis()
     sweep: Optional[dict[SweepAxis, SweepValues]] = Field(
         None, description="axes of a sweep: dotted spec path -> list of values, e.g. optimizer.learning_rate: "

@@ -140,6 +140,12 @@ def check_analysis(analysis, task: str, metric: str, field: str = "analysis") ->
                                                   f"{analysis.target.metric!r}")
 
 
+def check_init(spec: Spec) -> None:
+    if spec.init_weights is not None and spec.init == "native":
+        raise SpecError("init_weights", "starts both frameworks from one file, which init: native contradicts (each "
+                                        "framework's own initializers); leave one of them out")
+
+
 def check_data(spec: Spec) -> None:
     if spec.model.layers[0].type == "embedding" and spec.data.standardize:
         raise SpecError("data.standardize", "must be false when the first layer is an embedding (its inputs are "
@@ -158,15 +164,24 @@ def parse_spec(data: Any) -> Spec:
     shapes.infer(spec.model)
     check_loss_fits_output(spec)
     check_training(spec)
+    check_init(spec)
     check_data(spec)
     return spec
 
 
 def load_spec(path) -> Spec:
-    """Reads a YAML or JSON spec file and validates it. A relative data path is resolved against the file."""
+    """Reads a YAML or JSON spec file and validates it. A relative data path or init_weights path is resolved
+    against the file."""
     data = spec_file.read_mapping(path)
-    relative = data["data"].get("path") if isinstance(data.get("data"), dict) else None
-    if isinstance(relative, str) and relative and "\x00" not in relative and not Path(relative).is_absolute():
-        # lexically, without following links: a link loop is then the data check's one line, not an exception
-        data["data"] = {**data["data"], "path": os.path.abspath(Path(path).parent / relative)}
+
+    def resolved(relative):
+        if isinstance(relative, str) and relative and "\x00" not in relative and not Path(relative).is_absolute():
+            # lexically, without following links: a link loop is then the file check's one line, not an exception
+            return os.path.abspath(Path(path).parent / relative)
+        return relative
+
+    if isinstance(data.get("data"), dict) and "path" in data["data"]:
+        data["data"] = {**data["data"], "path": resolved(data["data"]["path"])}
+    if "init_weights" in data:
+        data["init_weights"] = resolved(data["init_weights"])
     return parse_spec(data)

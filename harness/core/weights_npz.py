@@ -25,6 +25,14 @@ def run_file_names(framework: str, seed: int) -> tuple[str, str]:
     return stem + registry.WEIGHTS_SUFFIXES[framework], stem + ".weights.npz"
 
 
+def starting_weights(spec, seed: int, field: str = "init_weights") -> list[np.ndarray]:
+    """The weights a run of `spec` starts from in both frameworks (canonical layout): the spec's init_weights
+    file, checked as `load` checks it, or the matched numpy draw of `seed`."""
+    if spec.init_weights is not None:
+        return load(spec.init_weights, spec.model, field)
+    return init.initial_weights(spec.model, seed)
+
+
 def layout(model: ModelSpec) -> list[tuple[str, tuple]]:
     """(name, shape) of every weight of the model, in canonical order."""
     return [(name, tuple(array.shape)) for name, array, _ in init.canonical_weights(model, 0)]

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness.core import data, folders, init, resources, shapes
+from harness.core import data, folders, init, resources, shapes, weights_npz
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
 from harness.core.spec import Spec
@@ -66,7 +66,7 @@ def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float
     out = folders.claim(Path(out_dir or Path("results") / spec.name / "parity"), "parity")
     dataset = trace.cast_dataset(data.prepare(spec), dtype)
     seed = spec.seeds[0]
-    weights = [w.astype(dtype) for w in init.initial_weights(spec.model, seed)]
+    weights = [w.astype(dtype) for w in weights_npz.starting_weights(spec, seed)]
     log(f"{spec.name}: parity over {steps} steps in {dtype}, batch {data.batch_size_of(spec, dataset.n_train)}, "
         f"seed {seed}")
     with folders.work_dir() as work:

@@ -149,7 +149,11 @@ def import_file(path, out=None, force: bool = False, in_process: bool = False, l
         read = _read(path, source, work, log, in_process)
         imported = Imported(model=read["model"], weights=[], source=source, original_params=read["original_params"],
                             notes=read["notes"])
-        spec, spec_data, comments, difference = checked_spec(imported, name, path.name, work, log, in_process)
+        _, spec_data, comments, difference = checked_spec(imported, name, path.name, work, log, in_process)
+        spec_data = {**spec_data, "init_weights": f"{name}.weights.npz"}  # next to the spec file
+        comments.append("- init_weights: every run of both frameworks starts from the imported weights; remove the "
+                        "line to start from fresh matched weights instead")
+        spec = parse_spec(spec_data)
         text = spec_yaml(spec_data, comments)
         if parse_spec(yaml.safe_load(text)) != spec:  # the file says what was proven
             raise RuntimeError("the written spec does not read back as the proven one")

@@ -71,7 +71,8 @@ def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int
     return {
         "data": "one split (data seed {}), standardized with training-split statistics, the same arrays for both"
                 .format(spec.data.seed),
-        "initial_weights": ("one numpy draw per run seed (Keras distributions), loaded into both models"
+        "initial_weights": (f"loaded from {spec.init_weights} into both models, for every seed" if spec.init_weights
+                            else "one numpy draw per run seed (Keras distributions), loaded into both models"
                             if spec.init == "matched" else "native: each framework's own initializers"),
         "batch_order": "one numpy permutation per epoch and seed, consumed by both; the last partial batch kept",
         "batch_size": batch_size,

@@ -24,9 +24,10 @@ from harness.results.tables import Results
 
 
 def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None,
-               save_weights: bool = False):
+               save_weights: bool = False, start: Optional[list] = None):
     """One worker job per (framework, seed) of the spec, or of `only`, in the spec's (seed, framework) order, with
-    the initial weights written once per seed; TensorBoard events and final weights go to staging folders per run."""
+    the initial weights written once per seed (`start`, the spec's init_weights read once, for every seed; else the
+    seed's matched draw); TensorBoard events and final weights go to staging folders per run."""
     only = {(framework, seed) for seed in spec.seeds for framework in spec.frameworks} if only is None else only
     dumped = spec_dump(spec)
     for seed in spec.seeds:
@@ -35,7 +36,7 @@ def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]
         weights_path = None
         if spec.init == "matched":
             weights_path = work / f"weights-seed{seed}.npz"
-            np.savez(weights_path, *init.initial_weights(spec.model, seed))
+            np.savez(weights_path, *(start if start is not None else init.initial_weights(spec.model, seed)))
         for framework in spec.frameworks:
             if (framework, seed) not in only:
                 continue
@@ -165,6 +166,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     dataset = data.prepare(spec)
     resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
     check_analysis(spec.analysis, dataset.target.task, dataset.target.metric)
+    start = weights_npz.load(spec.init_weights, spec.model, "init_weights") if spec.init_weights else None
     out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")  # before any training
     _check_same_experiment(out, spec, force)
     notes = data.notes(spec, dataset)
@@ -178,14 +180,16 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
     facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
-    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, (tensorboard, save_weights), log)
+    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, (tensorboard, save_weights, start),
+                         log)
     return rebuild(out), trained
 
 
-def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, outputs: tuple[bool, bool],
+def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, options: tuple,
                log) -> list[dict]:
-    """Trains the runs in `todo`; outputs: (write TensorBoard events, save the final weights)."""
-    tensorboard, save_weights = outputs
+    """Trains the runs in `todo`; options: (write TensorBoard events, save the final weights, the init_weights
+    arrays or None)."""
+    tensorboard, save_weights, start = options
     keys = {(run["framework"], run["seed"]): run["key"] for run in planned}
     runs = [(run["framework"], run["seed"]) for run in planned if run["key"] in todo]
     trained = []
@@ -196,7 +200,7 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
         with folders.work_dir() as work:
             data.save(dataset, work / "data.npz")
             for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs),
-                                  save_weights=save_weights):
+                                  save_weights=save_weights, start=start):
                 run_id = (job.framework, job.seed)
 
                 def show(line, run_id=run_id, prefix=job.prefix + " "):

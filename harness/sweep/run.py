@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from harness.core import atomic, data, folders, init, resources
+from harness.core import atomic, data, folders, resources, weights_npz
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
 from harness.core.spec import Spec
@@ -63,9 +63,10 @@ def _tasks(todo, work: Path, threads: int) -> list[Task]:
             datasets[data_key] = prepared
         weights_path = None
         if spec.init == "matched":
-            weights_path = work / f"weights-{_digest([spec.model.model_dump(mode='json'), seed])}.npz"
-            if not weights_path.exists():
-                np.savez(weights_path, *init.initial_weights(spec.model, seed))
+            digest = _digest([spec.model.model_dump(mode="json"), seed, spec.init_weights])
+            weights_path = work / f"weights-{digest}.npz"
+            if not weights_path.exists():  # the spec's init_weights file, or the seed's matched draw
+                np.savez(weights_path, *weights_npz.starting_weights(spec, seed))
         job = Job(spec=spec_dump(spec), framework=framework, seed=seed, threads=threads,
                   data_path=str(work / f"data-{data_key}.npz"),
                   weights_path=str(weights_path) if weights_path else None, result_path=str(work / f"{key}.json"))
