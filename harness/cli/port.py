@@ -3,7 +3,7 @@ imports what it needs when it runs, so building the command line stays light."""
 
 
 def cmd_import(args) -> int:
-    from harness.core.imported import TOLERANCE
+    from harness.core.imported import PROBE_SAMPLES, TOLERANCE
     from harness.port.importing import OTHER, import_file
 
     proof = import_file(args.file, out=args.out, force=args.force, in_process=args.in_process)
@@ -14,7 +14,7 @@ def cmd_import(args) -> int:
     print(f"parameters: {proof.original_params:,} in the original ({proof.source}); {proof.spec_params:,} in the "
           f"spec, in both frameworks ({counted})")
     print(f"proof: the {other} model built from the spec, with the imported weights, against the original on "
-          f"{proof.samples} samples: largest difference {proof.difference:.2g} (at most {TOLERANCE:g} allowed)")
+          f"{PROBE_SAMPLES} samples: largest difference {proof.difference:.2g} (at most {TOLERANCE:g} allowed)")
     for note in proof.notes:
         print(f"note: {note}")
     print(f"wrote {proof.spec_path} and {proof.weights_path}")

@@ -14,7 +14,9 @@ from typing import Callable
 
 import numpy as np
 
+from harness.core import shapes
 from harness.core.spec import ModelSpec
+from harness.core.validate import output_activation
 
 PROBE_SAMPLES = 16      # the batch an import's proof runs through both models
 TOLERANCE = 1e-5        # float32: the largest difference an exact translation may show
@@ -41,16 +43,9 @@ def probe_batch(model: ModelSpec, seed: int = 0, samples: int = PROBE_SAMPLES) -
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _last_activation(model: dict) -> str:
-    for layer in reversed(model["layers"]):
-        if layer["type"] in ("dense", "activation"):
-            return layer.get("activation", "linear")
-    return "linear"
-
-
-def _loss(model: dict, units: int) -> tuple[str, str]:
+def _loss(model: ModelSpec) -> tuple[str, str]:
     """(loss, the YAML comment that explains it) from the output the model ends in."""
-    last = _last_activation(model)
+    last, units = output_activation(model)[1], shapes.output_shape(model)[-1]
     if last == "softmax" and units >= 2:
         return "categorical_crossentropy", ""
     if last == "sigmoid" and units == 1:
@@ -78,10 +73,10 @@ def spec_name(stem: str) -> str:
     return name or "imported"
 
 
-def spec_of(imported: Imported, name: str, output_units: int, origin: str) -> tuple[dict, list[str]]:
+def spec_of(imported: Imported, name: str, origin: str) -> tuple[dict, list[str]]:
     """A complete spec (plain data, validated by the caller) around the imported model, and the comments that the
     written YAML opens with: what was guessed and what to replace."""
-    loss, loss_note = _loss(imported.model, output_units)
+    loss, loss_note = _loss(ModelSpec.model_validate(imported.model))
     data, data_note = _data(prod(imported.model["input_shape"]))
     spec = {"name": spec_name(name), "description": f"Imported from {origin} by harness import",
             "data": data, "model": imported.model, "loss": loss,

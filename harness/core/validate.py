@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from harness.core import registry, shapes, spec_file
 from harness.core.errors import SpecError
-from harness.core.spec import Spec
+from harness.core.spec import ModelSpec, Spec
 from harness.core.spec_layers import as_name, brief
 
 
@@ -87,19 +87,19 @@ def spec_error(error: ValidationError, prefix: str = "") -> SpecError:
     return SpecError(field, " ".join(message.splitlines()))
 
 
-def _last_activation(spec: Spec) -> tuple[int, str]:
+def output_activation(model: ModelSpec) -> tuple[int, str]:
     """(index, activation) of the layer that produces the model's output activation."""
-    for index in range(len(spec.model.layers) - 1, -1, -1):
-        layer = spec.model.layers[index]
+    for index in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[index]
         if layer.type in ("dense", "activation"):
             return index, layer.activation
-    return len(spec.model.layers) - 1, "linear"
+    return len(model.layers) - 1, "linear"
 
 
 def check_loss_fits_output(spec: Spec) -> None:
     """A cross-entropy loss needs a probability output of a fitting width; mse/mae fit any output."""
     out = shapes.output_shape(spec.model)
-    index, activation = _last_activation(spec)
+    index, activation = output_activation(spec.model)
     last = spec.model.layers[-1]
     if spec.loss in ("categorical_crossentropy", "binary_crossentropy"):
         wanted = "softmax" if spec.loss == "categorical_crossentropy" else "sigmoid"

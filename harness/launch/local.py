@@ -3,15 +3,29 @@ process. The worker writes its result file; a worker that dies without one is a 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
+from harness.core.errors import SpecError
 from harness.jobs import execute
 from harness.jobs.job import Job
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")  # "RuntimeError: " at the start of a worker's error
+
+
+def job_error(result: dict, field: str, doing: str) -> SpecError:
+    """A job that did not finish, as the one line the CLI prints: a refused input names the field the worker gave;
+    any other failure is `doing` (e.g. "torch could not read it") on `field`, without the exception's type name."""
+    error = result.get("error") or "no error message"
+    if result.get("error_field"):
+        return SpecError(result["error_field"], error.removeprefix(f"{result['error_field']}: "))
+    return SpecError(field, f"{doing}: {EXCEPTION_NAME.sub('', error)}")
 
 
 def worker_command(job_path: Path) -> list[str]:

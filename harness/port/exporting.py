@@ -9,7 +9,6 @@ runs both files in one onnxruntime.
 """
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,6 @@ RUNTIMES = {"onnx": "onnxruntime", "savedmodel": "tf.saved_model", "tflite": "ai
 OWN_WEIGHTS = {".weights.h5": "tensorflow", ".pt": "torch"}  # a framework's own weights file, by name ending
 SAVEDMODEL_ENTRIES = {"saved_model.pb", "fingerprint.pb", "variables", "assets"}
 PROBE_SAMPLES = 1024
-EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
 
 
 def plan(frameworks, formats) -> list[tuple[str, str]]:
@@ -100,14 +98,6 @@ def _job(kind: str, spec: Spec, framework: str, work: Path, name: str, **fields)
                **{key: str(value) if isinstance(value, Path) else value for key, value in fields.items()})
 
 
-def _failure(framework: str, result: dict, action: str) -> SpecError:
-    """A refused job as its own line (the field it names); any other failure as one line without a traceback."""
-    error = result.get("error") or "no error message"
-    if result.get("error_field"):
-        return SpecError(result["error_field"], error.removeprefix(f"{result['error_field']}: "))
-    return SpecError("--weights", f"{framework} could not {action}: {EXCEPTION_NAME.sub('', error)}")
-
-
 def _canonical(spec: Spec, weights: Path, framework: str, work: Path, in_process: bool, log) -> Path:
     """The framework's own weights file as canonical arrays (.npz) in the work folder."""
     canonical = work / "canonical.npz"
@@ -115,7 +105,7 @@ def _canonical(spec: Spec, weights: Path, framework: str, work: Path, in_process
                canonical_path=canonical)
     result = local.run(job, work / f"{framework}-weights.job.json", log, in_process)
     if result["status"] != "ok":
-        raise _failure(framework, result, f"read {weights.name}")
+        raise local.job_error(result, "--weights", f"{framework} could not read {weights.name}")
     return canonical
 
 
@@ -125,7 +115,7 @@ def _artifact(spec: Spec, pair: tuple, target: Path, inputs: dict, work: Path, i
                **inputs)
     result = local.run(job, work / f"{framework}-{fmt}.job.json", log, in_process)
     if result["status"] == "failed" and result.get("error_field"):
-        raise _failure(framework, result, f"export {fmt}")
+        raise local.job_error(result, "--weights", f"{framework} could not export {fmt}")
     row = {"kind": "artifact", "framework": framework, "format": fmt, "runtime": RUNTIMES[fmt], **result}
     if row["status"] == "ok":
         row["path"] = str(target)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from harness.core import atomic, folders, guard, shapes
+from harness.core import atomic, folders, guard
 from harness.core.errors import SpecError
-from harness.core.imported import PROBE_SAMPLES, TOLERANCE, Imported, spec_name, spec_of
-from harness.core.spec import ModelSpec, Spec
+from harness.core.imported import TOLERANCE, Imported, spec_name, spec_of
+from harness.core.spec import Spec
 from harness.core.validate import parse_spec
 from harness.jobs.job import Job
 from harness.launch import local
@@ -35,8 +35,7 @@ class Proof:
     weights_path: Path
     original_params: int
     spec_params: int
-    difference: float     # largest |other framework's output - original's| on the probe batch
-    samples: int
+    difference: float     # largest |other framework's output - original's| on the probe batch (PROBE_SAMPLES)
     source: str
     notes: list
 
@@ -49,16 +48,10 @@ def source_of(path: Path) -> str:
     return SOURCES[suffix]
 
 
-def _failure(result: dict, framework: str) -> SpecError:
-    if result.get("error_field"):
-        return SpecError(result["error_field"], result["error"].removeprefix(f"{result['error_field']}: "))
-    return SpecError("FILE", f"{framework} could not read it: {result.get('error') or 'no error message'}")
-
-
 def _run(job: Job, work: Path, log, in_process: bool) -> dict:
     result = local.run(job, work / f"{job.kind}-{job.framework}.job.json", log, in_process)
     if result["status"] != "ok":
-        raise _failure(result, job.framework)
+        raise local.job_error(result, "FILE", f"{job.framework} could not read it")
     return result
 
 
@@ -125,8 +118,7 @@ def checked_spec(imported: Imported, name: str, origin: str, work: Path, log=pri
                  in_process: bool = False) -> tuple[Spec, dict, list[str], float]:
     """(the spec, its plain data, its YAML comments, the proof's largest difference) for an imported model whose
     canonical weights and probe batch (with the original's outputs) are in `work`; refused if not exact."""
-    units = shapes.output_shape(ModelSpec.model_validate(imported.model))[-1]
-    spec_data, comments = spec_of(imported, name, units, origin)
+    spec_data, comments = spec_of(imported, name, origin)
     spec = parse_spec(spec_data)
     other = OTHER[imported.source]
     difference = prove(spec, work / "canonical.npz", work / "batch.npz", other, work, log, in_process)
@@ -158,5 +150,5 @@ def import_file(path, out=None, force: bool = False, in_process: bool = False, l
         if parse_spec(yaml.safe_load(text)) != spec:  # the file says what was proven
             raise RuntimeError("the written spec does not read back as the proven one")
         spec_path, weights_path = _write(out, name, text, work / "canonical.npz", force)
-    return Proof(spec, spec_path, weights_path, read["original_params"], read["spec_params"], difference,
-                 PROBE_SAMPLES, source, read["notes"])
+    return Proof(spec, spec_path, weights_path, read["original_params"], read["spec_params"], difference, source,
+                 read["notes"])

@@ -7,7 +7,6 @@ the spec's model's names and shapes), and the output is written under a temporar
 conversion is one SpecError line and leaves no file behind.
 """
 
-import re
 from pathlib import Path
 
 from harness.core import atomic, folders, guard, registry, weights_npz
@@ -19,7 +18,6 @@ from harness.launch import local
 
 SUFFIXES = {**registry.WEIGHTS_SUFFIXES, "canonical": weights_npz.SUFFIX}
 SOURCES = (*registry.FRAMEWORKS, "canonical")
-EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")  # "RuntimeError: " at the start of a worker's error
 
 
 def _check_path(path: Path, framework: str, field: str) -> None:
@@ -41,13 +39,9 @@ def _target(source: str, out_path: Path) -> str:
 
 
 def _failure(kind: str, framework: str, result: dict) -> SpecError:
-    """A failed job as the one line the CLI prints: a refused file names its field as the worker said; any other
-    failure names the file that side was handling, without the exception's type or traceback."""
-    error = result.get("error") or "no error message"
-    if result.get("error_field"):
-        return SpecError(result["error_field"], error.removeprefix(f"{result['error_field']}: "))
+    """A failed job names the file that side was handling (or the field the worker refused)."""
     field, action = ("--weights", "read") if kind == "export" else ("--out", "write")
-    return SpecError(field, f"{framework} could not {action} it: {EXCEPTION_NAME.sub('', error)}")
+    return local.job_error(result, field, f"{framework} could not {action} it")
 
 
 def _job(kind: str, spec: Spec, framework: str, work: Path, **paths) -> Job:
