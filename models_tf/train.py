@@ -5,6 +5,8 @@ The neutral core hands over each epoch's samples already in their batch order, s
 per-batch losses before each update, regularization included (what the torch adapter reports too).
 """
 
+import math
+
 import keras
 import numpy as np
 
@@ -57,6 +59,24 @@ def _metric(target):
     return keras.metrics.MeanAbsoluteError(name="metric")
 
 
+class _BatchLosses(keras.callbacks.Callback):
+    """Each batch's loss, before the update and with the penalty, and a stop at the first non-finite one (what
+    keras.callbacks.TerminateOnNaN does). Keras logs the running mean over the epoch; resetting its loss tracker
+    before each batch, as train_on_batch resets every metric, makes logs["loss"] that batch's own loss."""
+
+    def __init__(self, tracker):
+        super().__init__()
+        self.tracker, self.losses = tracker, []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.tracker.reset_state()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+        if not math.isfinite(self.losses[-1]):
+            self.model.stop_training = True
+
+
 class Trainer:
     """execution: Keras compile arguments that choose how the steps run (run_eagerly, jit_compile,
     steps_per_execution), from `harness bench`'s modes table; None keeps the graph mode `harness run` uses."""
@@ -67,6 +87,7 @@ class Trainer:
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         loss_class, self.loss_kwargs = loss_arguments(spec.loss, target)
         self.eval_batch_size = spec.training.eval_batch_size
+        self.batch_losses = []  # the last epoch's batch losses
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.
         self.compile_arguments = dict(run_eagerly=False, steps_per_execution=1, jit_compile=False,
                                       auto_scale_loss=False)
@@ -78,12 +99,19 @@ class Trainer:
                       metrics=[_metric(target)], loss_weights=None, weighted_metrics=None, **self.compile_arguments)
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-        """One pass over (x, y) in the given order; TerminateOnNaN stops at the first non-finite batch loss."""
+        """One pass over (x, y) in the given order, stopped at the first non-finite batch loss. The epoch loss is
+        the sample-weighted mean of the batch losses (`batch_losses`, kept until the next epoch), as the torch
+        adapter computes it; NaN if training stopped early."""
+        tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
+        recorder = _BatchLosses(tracker)
         history = self.model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
-                                 callbacks=[keras.callbacks.TerminateOnNaN()], validation_split=0.0,
-                                 class_weight=None, sample_weight=None)
-        logs = history.history
-        return float(logs["loss"][-1]), float(logs["metric"][-1])
+                                 callbacks=[recorder], validation_split=0.0, class_weight=None, sample_weight=None)
+        self.batch_losses = recorder.losses
+        sizes = [min(batch_size, len(x) - start) for start in range(0, len(x), batch_size)]
+        if len(recorder.losses) < len(sizes) or not math.isfinite(recorder.losses[-1]):
+            return float("nan"), float("nan")
+        loss = sum(size * value for size, value in zip(sizes, recorder.losses)) / len(x)
+        return loss, float(history.history["metric"][-1])
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         logs = self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)

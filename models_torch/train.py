@@ -67,6 +67,7 @@ class Trainer:
         self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec.loss, target)
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
+        self.batch_losses = []  # the last epoch's batch losses
 
     def _outputs(self, x):
         """(what the loss takes, the model's output) for a batch."""
@@ -75,10 +76,12 @@ class Trainer:
         return raw, output
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-        """One pass over (x, y) in the given order. Returns (loss, metric), or stops at the first non-finite loss."""
+        """One pass over (x, y) in the given order. Returns (loss, metric), or stops at the first non-finite loss;
+        each batch's loss is in `batch_losses` until the next epoch."""
         self.model.train()
         x_all, y_all = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
         loss_sum = metric_sum = 0.0
+        self.batch_losses = []
         for start in range(0, len(x), batch_size):
             xb, yb = x_all[start:start + batch_size], y_all[start:start + batch_size]
             self.optimizer.zero_grad(set_to_none=True)
@@ -87,6 +90,7 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             batch_loss = loss.item()
+            self.batch_losses.append(batch_loss)
             loss_sum += batch_loss * len(xb)
             metric_sum += _metric_sum(self.target, output.detach(), yb).item()
             if not math.isfinite(batch_loss):

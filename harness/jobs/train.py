@@ -12,6 +12,10 @@ from harness.core import metrics, shapes
 from harness.core.data import Dataset, batch_size_of, epoch_order
 from harness.core.spec import Spec
 
+# A run keeps each epoch's batch losses while their count stays within this (100,000 numbers are about 2 MB of
+# run record); a longer run keeps those of its first epochs.
+MAX_BATCH_LOSSES = 100_000
+
 
 class EarlyStopper:
     """Stops after `patience` epochs without an improvement larger than `min_delta` (as Keras' EarlyStopping)."""
@@ -51,8 +55,8 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         on_finish: Callable[[object], None] = lambda model: None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
-    on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, val_loss, val_metric]}
-    (TensorBoard writing, progress display); it runs outside the timed part of the epoch. on_finish(model) gets the
+    on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, batch_losses, val_loss,
+    val_metric]} (TensorBoard writing, progress display); it runs outside the timed part of the epoch. on_finish(model) gets the
     trained model (the restored best weights where early stopping restores) of a run that did not diverge."""
     model = build_checked(adapter, spec.model, seed)
     if weights is not None:
@@ -60,13 +64,16 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
     trainer = adapter.make_trainer(spec, model, dataset.target)
     batch_size = batch_size_of(spec, dataset.n_train)
     stopper = EarlyStopper(spec.training.early_stopping, dataset.target.metric)
-    best_weights, epochs, status = None, [], "ok"
+    best_weights, epochs, status, kept = None, [], "ok", 0
     for epoch in range(spec.training.epochs):
         order = epoch_order(seed, epoch, dataset.n_train)
         x, y = dataset.x_train[order], dataset.y_train[order]
         start = time.perf_counter()
         loss, metric = trainer.train_epoch(x, y, batch_size)
         row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start}
+        kept += len(trainer.batch_losses)
+        if kept <= MAX_BATCH_LOSSES:
+            row["batch_losses"] = list(trainer.batch_losses)
         if not math.isfinite(loss):
             epochs.append(row)
             on_epoch(row)

@@ -87,6 +87,9 @@ def check_record(record, name: str) -> dict:
                 raise bad(f"epochs[{index}].{field}", "a number", epoch[field])
         if any(field not in epoch for field in _EPOCH_NUMBERS[:3]):
             raise bad(f"epochs[{index}]", "loss, metric and epoch_seconds", sorted(epoch))
+        batch_losses = epoch.get("batch_losses", [])
+        if not isinstance(batch_losses, list) or not all(_number(value) for value in batch_losses):
+            raise bad(f"epochs[{index}].batch_losses", "a list of numbers", batch_losses)
     for field in ("test", "threads", "versions", "hyperparameters"):
         if not isinstance(record.get(field, {}), dict):
             raise bad(field, "an object", type(record[field]).__name__)
