@@ -1,6 +1,6 @@
 """The command line only: parse, call, print. Every error is one line and exit status 2.
 
-`harness run | bench | parity | convert | compare | mlflow | report` (commands.py), `import | export` (port.py),
+`harness run | bench | parity | convert | compare | mlflow | report` (commands.py), `import | export | code` (port.py),
 `validate | list | schema` (info.py); the options are in parser.py. No framework is imported here: `run` starts
 worker processes (or imports an adapter lazily with --in-process).
 
@@ -20,7 +20,8 @@ from harness.core.errors import SpecError
 COMMANDS = {"run": commands.cmd_run, "bench": commands.cmd_bench, "parity": commands.cmd_parity,
             "convert": commands.cmd_convert, "compare": commands.cmd_compare, "mlflow": commands.cmd_mlflow,
             "validate": info.cmd_validate, "list": info.cmd_list, "schema": info.cmd_schema,
-            "report": commands.cmd_report, "import": port.cmd_import, "export": port.cmd_export}
+            "report": commands.cmd_report, "import": port.cmd_import, "export": port.cmd_export,
+            "code": port.cmd_code}
 
 
 def _terminate(signum, frame):

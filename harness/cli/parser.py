@@ -202,6 +202,16 @@ def _port_parsers(commands) -> None:
     export.add_argument("--in-process", action="store_true", help="export in this process (debugging)")
 
 
+def _code_parser(commands) -> None:
+    code = commands.add_parser("code", help="the spec as two standalone scripts, model_keras.py and model_torch.py, "
+                               "with the data and initial weights they read", formatter_class=DefaultsFormatter)
+    code.add_argument("spec")
+    code.add_argument("--out", help="the folder to write (default: results/<name>/code)")
+    code.add_argument("--seed", type=int, help="the seed of the batch order and the initial weights (default: the "
+                                               "spec's first seed)")
+    code.add_argument("--force", action="store_true", help="overwrite the files in --out")
+
+
 def _folder_parsers(commands) -> None:
     """mlflow and compare: they read results folders."""
     mlflow = commands.add_parser("mlflow", help="log a results folder to MLflow: one run per framework and seed",
@@ -233,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(commands)
     _parity_and_convert_parsers(commands)
     _port_parsers(commands)
+    _code_parser(commands)
     _folder_parsers(commands)
     _bench_parser(commands)
     validate = commands.add_parser("validate", help="check a spec and its data; print the layer table")

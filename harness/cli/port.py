@@ -1,5 +1,5 @@
-"""The commands that bring models in and take them out: `harness import FILE` and `harness export SPEC`. Each
-imports what it needs when it runs, so building the command line stays light."""
+"""The commands that bring models in and take them out: `harness import FILE`, `harness export SPEC` and
+`harness code SPEC`. Each imports what it needs when it runs, so building the command line stays light."""
 
 
 def cmd_import(args) -> int:
@@ -33,3 +33,23 @@ def cmd_export(args) -> int:
                   force=args.force, in_process=args.in_process)
     print("\n" + format_table(rows))
     return 0 if all(row.get("status") == "ok" and row.get("within_tolerance") for row in rows) else 1
+
+
+def cmd_code(args) -> int:
+    from pathlib import Path
+
+    from harness.code.write import write_code
+    from harness.core import data
+    from harness.core.errors import SpecError
+    from harness.core.validate import load_spec
+
+    spec = load_spec(args.spec)
+    seed = spec.seeds[0] if args.seed is None else args.seed
+    if not 0 <= seed < 2 ** 32:
+        raise SpecError("--seed", f"expected an integer in [0, 2**32); received {seed}")
+    out = Path(args.out) if args.out else Path("results") / spec.name / "code"
+    paths = write_code(spec, data.prepare(spec), out, seed, Path(args.spec).name, force=args.force)
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"next: python {out / 'model_keras.py'} --weights {out / 'initial_weights.npz'}   (and model_torch.py)")
+    return 0

@@ -39,7 +39,7 @@ def layout(model: ModelSpec) -> list[tuple[str, tuple]]:
 
 
 def save(path, model: ModelSpec, weights: list[np.ndarray]) -> None:
-    """The weights (canonical order) under the spec's names, as float32. The caller picks a new path."""
+    """The weights (canonical order) under the spec's names, as float32, into a new path or an open binary file."""
     names = layout(model)
     if len(names) != len(weights):
         raise ValueError(f"expected {len(names)} weight arrays, received {len(weights)}")
@@ -48,6 +48,9 @@ def save(path, model: ModelSpec, weights: list[np.ndarray]) -> None:
         if tuple(np.shape(array)) != shape:
             raise ValueError(f"{name}: expected shape {shape}, received {np.shape(array)}")
         arrays[name] = np.asarray(array, np.float32)
+    if hasattr(path, "write"):  # an open binary file (a buffer the caller writes atomically)
+        np.savez(path, **arrays)
+        return
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
 

@@ -1,0 +1,217 @@
+"""`model_keras.py`: the spec as a Keras Sequential, compiled and fitted, every hyperparameter written out. The
+twin of torch_script.py."""
+
+from harness.code.common import ARGUMENTS, WRITE_LOSSES, Raw, call, differs, docstring, formatted, py, usage
+from harness.core import shapes
+from harness.core.spec_layers import pad_pairs
+
+POOLS = {"max_pool1d": "MaxPooling1D", "average_pool1d": "AveragePooling1D", "max_pool2d": "MaxPooling2D",
+         "average_pool2d": "AveragePooling2D", "global_average_pool1d": "GlobalAveragePooling1D",
+         "global_max_pool1d": "GlobalMaxPooling1D", "global_average_pool2d": "GlobalAveragePooling2D",
+         "global_max_pool2d": "GlobalMaxPooling2D"}
+RNNS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+REGULARIZERS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "embeddings_regularizer")
+
+
+def _regularizer(spec):
+    if spec is None:
+        return None
+    if spec.l1 and spec.l2:
+        return Raw(call("keras.regularizers.L1L2", l1=spec.l1, l2=spec.l2))
+    return Raw(call("keras.regularizers.L1", l1=spec.l1) if spec.l1 else call("keras.regularizers.L2", l2=spec.l2))
+
+
+def _weighted(layer) -> dict:
+    return dict(activation=layer.activation, use_bias=layer.use_bias, kernel_initializer=layer.kernel_initializer,
+                bias_initializer=layer.bias_initializer, kernel_regularizer=_regularizer(layer.kernel_regularizer),
+                bias_regularizer=_regularizer(layer.bias_regularizer))
+
+
+def _recurrent(layer) -> dict:
+    gates = dict(activation="tanh", recurrent_activation="sigmoid") if layer.type != "simple_rnn" else \
+        dict(activation=layer.activation)
+    extra = {"lstm": dict(unit_forget_bias=layer.unit_forget_bias), "gru": dict(reset_after=True)}.get(layer.type, {})
+    return dict(**gates, use_bias=layer.use_bias, kernel_initializer=layer.kernel_initializer,
+                recurrent_initializer=layer.recurrent_initializer, bias_initializer=layer.bias_initializer,
+                kernel_regularizer=_regularizer(layer.kernel_regularizer),
+                recurrent_regularizer=_regularizer(layer.recurrent_regularizer),
+                bias_regularizer=_regularizer(layer.bias_regularizer), dropout=0.0, recurrent_dropout=0.0,
+                return_sequences=layer.return_sequences, **extra)
+
+
+def _topics(layer, info) -> list[str]:
+    """The differences a layer's line is marked with."""
+    kind, found = layer.type, []
+    if kind in ("conv1d", "conv2d") and layer.padding == "same" and max(_tuple(layer.strides)) > 1:
+        found.append("same_padding")
+    if kind in POOLS and getattr(layer, "padding", "valid") == "same":
+        found.append("same_pool")
+    if kind == "flatten" and len(info.input_shape) > 1:
+        found.append("flatten")
+    if kind in ("simple_rnn", "lstm") and layer.use_bias:
+        found.append("recurrent_bias")
+    found += {"gru": ["gru_gates"], "batch_normalization": ["batch_norm"], "leaky_relu": ["leaky_relu"]}.get(kind, [])
+    if kind in RNNS and not layer.return_sequences:
+        found.append("last_state")
+    return found
+
+
+def _tuple(value) -> tuple:
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+def layer_call(layer) -> str:
+    """The keras.layers constructor of one spec layer, every argument that shapes the computation written."""
+    kind, layers = layer.type, "keras.layers."
+    if kind == "dense":
+        return call(layers + "Dense", layer.units, **_weighted(layer))
+    if kind in ("conv1d", "conv2d"):
+        return call(layers + ("Conv1D" if kind == "conv1d" else "Conv2D"), layer.filters,
+                    kernel_size=layer.kernel_size, strides=layer.strides, padding=layer.padding,
+                    dilation_rate=layer.dilation_rate, **_weighted(layer))
+    if kind in POOLS and not kind.startswith("global"):
+        return call(layers + POOLS[kind], pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding)
+    if kind in POOLS:
+        return call(layers + POOLS[kind])
+    if kind in RNNS:
+        return call(layers + RNNS[kind], layer.units, **_recurrent(layer))
+    simple = {
+        "dropout": lambda: call(layers + "Dropout", rate=layer.rate),
+        "activation": lambda: call(layers + "Activation", py(layer.activation)),
+        "leaky_relu": lambda: call(layers + "LeakyReLU", negative_slope=layer.negative_slope),
+        "rescaling": lambda: call(layers + "Rescaling", scale=layer.scale, offset=layer.offset),
+        "flatten": lambda: call(layers + "Flatten"),
+        "reshape": lambda: call(layers + "Reshape", target_shape=tuple(layer.target_shape)),
+        "batch_normalization": lambda: call(layers + "BatchNormalization", axis=-1, momentum=layer.momentum,
+                                            epsilon=layer.epsilon, center=layer.center, scale=layer.scale),
+        "embedding": lambda: call(layers + "Embedding", layer.input_dim, layer.output_dim,
+                                  embeddings_initializer=layer.embeddings_initializer,
+                                  embeddings_regularizer=_regularizer(layer.embeddings_regularizer)),
+        "zero_padding1d": lambda: call(layers + "ZeroPadding1D", padding=pad_pairs(layer)[0]),
+        "zero_padding2d": lambda: call(layers + "ZeroPadding2D", padding=pad_pairs(layer)),
+    }
+    return simple[kind]()
+
+
+def _model(spec) -> list[str]:
+    infos = shapes.infer(spec.model)
+    body = ["def build_model():", f'    """The spec\'s {len(infos)} layers, channels last."""',
+            *["    " + line for line in differs("init", "keras", 4)], "    return keras.Sequential(", "        [",
+            f"            keras.Input(shape={tuple(spec.model.input_shape)!r}),"]
+    for layer, info in zip(spec.model.layers, infos):
+        for topic in _topics(layer, info):
+            body += ["            " + line for line in differs(topic, "keras", 12)]
+        if any(getattr(layer, name, None) is not None for name in REGULARIZERS):
+            body += ["            " + line for line in differs("l2_penalty", "keras", 12)]
+        body.append(f"            {layer_call(layer)},  # {_shape(info.output_shape)}")
+    return body + ["        ]", "    )"]
+
+
+def _shape(shape) -> str:
+    return "(N, " + ", ".join(map(str, shape)) + ")"
+
+
+def _optimizer(o) -> tuple[list[str], str]:
+    """(the comment lines, the keras.optimizers call) for the spec's optimizer."""
+    off = dict(clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False)
+    if o.type == "sgd":
+        return [], call("keras.optimizers.SGD", learning_rate=o.learning_rate, momentum=o.momentum,
+                        nesterov=o.nesterov, weight_decay=None, **off)
+    if o.type in ("adam", "adamw"):
+        decay = dict(weight_decay=o.weight_decay) if o.type == "adamw" else dict(weight_decay=None)
+        name = "keras.optimizers.Adam" if o.type == "adam" else "keras.optimizers.AdamW"
+        return differs("adam_epsilon", "keras", 8), call(name, learning_rate=o.learning_rate, beta_1=o.beta_1,
+                                                         beta_2=o.beta_2, epsilon=o.epsilon, amsgrad=o.amsgrad,
+                                                         **decay, **off)
+    if o.type == "rmsprop":
+        return differs("rmsprop_epsilon", "keras", 8), call(
+            "keras.optimizers.RMSprop", learning_rate=o.learning_rate, rho=o.rho, momentum=o.momentum,
+            epsilon=o.epsilon, centered=o.centered, weight_decay=None, **off)
+    return differs("adagrad", "keras", 8), call(
+        "keras.optimizers.Adagrad", learning_rate=o.learning_rate,
+        initial_accumulator_value=o.initial_accumulator_value, epsilon=o.epsilon, weight_decay=None, **off)
+
+
+def _loss(spec, target) -> str:
+    mean = "sum_over_batch_size"  # the mean over the batch, torch's reduction="mean"
+    if spec.loss == "categorical_crossentropy" and target.label_format == "sparse":
+        return call("keras.losses.SparseCategoricalCrossentropy", from_logits=False, reduction=mean)
+    if spec.loss == "categorical_crossentropy":
+        return call("keras.losses.CategoricalCrossentropy", from_logits=False, label_smoothing=0.0, reduction=mean)
+    if spec.loss == "binary_crossentropy":
+        return call("keras.losses.BinaryCrossentropy", from_logits=False, label_smoothing=0.0, reduction=mean)
+    return call("keras.losses.MeanSquaredError" if spec.loss == "mse" else "keras.losses.MeanAbsoluteError",
+                reduction=mean)
+
+
+def _compile(spec, target) -> list[str]:
+    comments, optimizer = _optimizer(spec.optimizer)
+    logits = spec.loss in ("categorical_crossentropy", "binary_crossentropy")
+    return ["def compile_model(model):", "    model.compile(", *comments, f"        optimizer={optimizer},",
+            *(["        " + line for line in differs("logits", "keras", 8)] if logits else []),
+            f"        loss={_loss(spec, target)},", "        jit_compile=False,", "    )"]
+
+
+LOAD = [
+    "def load_weights(model, path):",
+    '    """The harness\' canonical weights (.npz), named layers[i].kernel, ..."""',
+    *["    " + line for line in differs("weights", "keras", 4)],
+    "    with np.load(path) as saved:",
+    "        for index, layer in enumerate(model.layers):",
+    '            layer.set_weights([saved[f"layers[{index}].{w.name}"] for w in layer.weights])',
+    "", "",
+    "def load_data(path):",
+    '    """The harness\' prepared arrays: inputs channels last; labels int64 or float32."""',
+    "    with np.load(path) as saved:",
+    "        return {name: saved[name] for name in saved.files}",
+]
+
+TRAIN = [
+    "class BatchLosses(keras.callbacks.Callback):",
+    '    """Each batch\'s loss. Keras logs the running mean over the epoch; resetting the',
+    "    metrics before each batch, as train_on_batch does, makes logs[\"loss\"] that batch's",
+    '    own loss (before the update, the penalty included)."""',
+    "", "    def __init__(self):", "        super().__init__()", "        self.losses = []", "",
+    "    def on_train_batch_begin(self, batch, logs=None):", "        self.model.reset_metrics()", "",
+    "    def on_train_batch_end(self, batch, logs=None):", '        self.losses.append(float(logs["loss"]))', "", "",
+    "def train(model, data, epochs):",
+    '    """One fit per epoch in the harness\' order; returns (epoch, batch, loss) rows."""',
+    '    x, y = data["x_train"], data["y_train"]',
+    "    sizes = [min(BATCH_SIZE, len(x) - start) for start in range(0, len(x), BATCH_SIZE)]",
+    "    rows = []", "    for epoch in range(epochs):",
+    "        # The harness' batch order: one numpy permutation per epoch, the same in both",
+    "        # scripts; fit(shuffle=False) takes the batches as given.",
+    "        order = np.random.default_rng([SEED, 1, epoch]).permutation(len(x))",
+    "        recorder = BatchLosses()",
+    "        model.fit(x[order], y[order], batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0, "
+    "callbacks=[recorder])",
+    "        rows += [(epoch + 1, batch + 1, loss) for batch, loss in enumerate(recorder.losses)]",
+    "        loss = sum(n * value for n, value in zip(sizes, recorder.losses)) / len(x)",
+    '        line = f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}"', '        if len(data["x_val"]):',
+    '            val = model.evaluate(data["x_val"], data["y_val"], batch_size=EVAL_BATCH_SIZE, verbose=0, '
+    "return_dict=True)",
+    "            line += f\"  val_loss {val['loss']:.6f}\"", "        print(line)", "    return rows",
+]
+
+MAIN = [
+    "def main():", *["    " + line for line in ARGUMENTS], "    keras.utils.set_random_seed(SEED)",
+    "    data = load_data(args.data)", "    model = build_model()", "    if args.weights:",
+    "        load_weights(model, args.weights)", "    compile_model(model)",
+    "    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)",
+    '    print(f"trainable parameters: {trainable}")', "    rows = train(model, data, args.epochs)",
+    "    if args.predict:",
+    '        np.save(args.predict, model.predict(data["x_test"], batch_size=EVAL_BATCH_SIZE, verbose=0))',
+    "    if args.batch_losses:", "        write_batch_losses(args.batch_losses, rows)",
+]
+
+
+def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
+    """The text of model_keras.py for the spec (the arguments as torch_script's)."""
+    text = [*docstring(f"{spec.name} in Keras: a Sequential model, compile and fit.", spec.name,
+                       [f"Written by `harness code` from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
+            "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
+            "", "HERE = Path(__file__).resolve().parent", f"SEED = {seed}", f"EPOCHS = {spec.training.epochs}",
+            f"BATCH_SIZE = {batch_size}", f"EVAL_BATCH_SIZE = {spec.training.eval_batch_size}", "", "",
+            *_model(spec), "", "", *_compile(spec, target), "", "", *LOAD, "", "", *TRAIN, "", "", *WRITE_LOSSES,
+            "", "", *MAIN, "", "", 'if __name__ == "__main__":', "    main()"]
+    return formatted(text)
