@@ -30,14 +30,9 @@ def run(spec, out_dir=None, **options):
     SpecError. Returns `harness.results.tables.Results` with `history` and `summary` DataFrames, the `manifest` dict and
     `out_dir`.
     """
-    from pathlib import Path
+    from harness.run.experiment import run_api  # this import makes `harness.run` the (callable) package
 
-    from harness.core.validate import load_spec, parse_spec
-    from harness.run import experiment
-
-    if isinstance(spec, (str, Path)):
-        spec = load_spec(spec)
-    return experiment.run(parse_spec(spec), out_dir, **options)
+    return run_api(spec, out_dir, **options)
 
 
 def load_results(out_dir):

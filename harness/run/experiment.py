@@ -14,7 +14,7 @@ from harness.core import atomic, data, folders, init, resources, weights_npz
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump, with_overrides
 from harness.core.spec import Spec
-from harness.core.validate import check_analysis
+from harness.core.validate import check_analysis, load_spec, parse_spec
 from harness.jobs.job import Job
 from harness.launch import local
 from harness.launch.progress import Progress, live_wanted
@@ -229,3 +229,10 @@ def run(spec: Spec, out_dir=None, **options):
     with the history and summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]
+
+
+def run_api(spec, out_dir=None, **options):
+    """`harness.run`: `run` for a Spec, a mapping or a spec file path."""
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    return run(parse_spec(spec), out_dir, **options)
