@@ -30,7 +30,8 @@ def _weighted(layer) -> dict:
 def _recurrent(layer) -> dict:
     gates = dict(activation="tanh", recurrent_activation="sigmoid") if layer.type != "simple_rnn" else \
         dict(activation=layer.activation)
-    extra = {"lstm": dict(unit_forget_bias=layer.unit_forget_bias), "gru": dict(reset_after=True)}.get(layer.type, {})
+    extra = dict(unit_forget_bias=layer.unit_forget_bias) if layer.type == "lstm" else \
+        dict(reset_after=True) if layer.type == "gru" else {}
     return dict(**gates, use_bias=layer.use_bias, kernel_initializer=layer.kernel_initializer,
                 recurrent_initializer=layer.recurrent_initializer, bias_initializer=layer.bias_initializer,
                 kernel_regularizer=_regularizer(layer.kernel_regularizer),
