@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SPEC ?= experiments/mlp_mnist1d.yaml
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean course
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# docs/course.html: executes docs/course.ipynb (as tests/test_course.py does) and renders it, plots embedded
+course: $(STAMP)
+	$(VENV)/bin/python tests/test_course.py
 
 clean:
 	rm -rf $(VENV) results
