@@ -234,3 +234,29 @@ def test_every_optimizer_is_written_out_with_its_difference(tmp_path, name):
     for text, call, value, side in ((torch_text, torch_call, torch_value, 1), (keras_text, keras_call, keras_value, 0)):
         assert call in text and value in " ".join(text.split())
         assert DIFFERS[topic][side] in _comments(text)
+
+
+def test_report_shows_both_scripts_side_by_side_with_the_differences_marked(family_runs, tmp_path):
+    from harness.report.code_view import marked_lines
+    from harness.report.html import render_html
+    from harness.report.markdown import render_markdown
+
+    out = family_runs["recurrent"]["folder"].parent / "recurrent-run"
+    page, markdown = render_html(out), render_markdown(out)
+    for name in SCRIPTS.values():
+        text = (out / "code" / name).read_text()
+        assert f"code/{name}" in page and f"[code/{name}](code/{name})" in markdown
+        comments = sum(1 for line in text.splitlines() if line.lstrip().startswith("# Differs from"))
+        assert comments >= 3 and len(marked_lines(text)) > comments
+    assert page.count("background-color: #ffffcc") >= 10  # pygments' highlighted lines, inline styles (CSP)
+
+    (out / "code" / "model_torch.py").write_text("x = '</pre><script>alert(1)</script>'\n# Differs from Keras: x\n")
+    assert "<script>" not in render_html(out)
+
+
+def test_marked_lines_cover_the_whole_statement_after_each_comment():
+    from harness.report.code_view import marked_lines
+
+    text = "a = 1\n# Differs from Keras: why\nb = f(\n    2,\n)\nc = 3\n    # Differs from PyTorch: so\n"
+    assert marked_lines(text) == [2, 3, 4, 5, 7]
+    assert marked_lines("# Differs from Keras: unparsable\nx = (\n") == [1, 2]

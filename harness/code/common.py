@@ -68,7 +68,7 @@ DIFFERS = {
         "(n - 1) batch variance in running_var, Keras the biased one: inference outputs drift apart a little "
         "after training."),
     "init": (
-        "Keras' initializers, named in each layer.",
+        "",
         "torch's layers start from kaiming_uniform(a=sqrt(5)) kernels and uniform biases; Keras' from the "
         "initializers the spec names, which are applied here."),
     "leaky_relu": (
@@ -128,8 +128,8 @@ def usage(script: str, twin: str, seed: int) -> list[str]:
     """The shared part of both docstrings: the files, the options."""
     return [
         f"It imports only numpy and its framework; {twin} is the same network in the other",
-        "framework. `harness code` wrote both next to data.npz (the harness' prepared arrays) and",
-        f"initial_weights.npz (the harness' initial weights of seed {seed}).",
+        "framework. The harness wrote both next to data.npz (its prepared arrays) and",
+        f"initial_weights.npz (its initial weights of seed {seed}).",
         "",
         f"    python {script}                                # train, print each epoch",
         f"    python {script} --weights initial_weights.npz  # from the harness' weights",

@@ -96,8 +96,9 @@ def layer_call(layer) -> str:
 
 def _model(spec) -> list[str]:
     infos = shapes.infer(spec.model)
-    body = ["def build_model():", f'    """The spec\'s {len(infos)} layers, channels last."""',
-            *["    " + line for line in differs("init", "keras", 4)], "    return keras.Sequential(", "        [",
+    body = ["def build_model():",
+            f'    """The spec\'s {len(infos)} layers, channels last, with Keras\' initializers."""',
+            "    return keras.Sequential(", "        [",
             f"            keras.Input(shape={tuple(spec.model.input_shape)!r}),"]
     for layer, info in zip(spec.model.layers, infos):
         for topic in _topics(layer, info):
@@ -209,7 +210,7 @@ MAIN = [
 def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
     """The text of model_keras.py for the spec (the arguments as torch_script's)."""
     text = [*docstring(f"{spec.name} in Keras: a Sequential model, compile and fit.", spec.name,
-                       [f"Written by `harness code` from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
+                       [f"Written by the harness from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
             "", "HERE = Path(__file__).resolve().parent", f"SEED = {seed}", f"EPOCHS = {spec.training.epochs}",
             f"BATCH_SIZE = {batch_size}", f"EVAL_BATCH_SIZE = {spec.training.eval_batch_size}", "", "",

@@ -164,7 +164,7 @@ def torch_script(spec, target, seed: int, batch_size: int, source: str) -> str:
     lines, tail = _layers(spec)
     functional = any("F." in line for line in lines.forward)
     text = [*docstring(f"{spec.name} in PyTorch: an nn.Module, its optimizer, its loss, the training loop.",
-                       spec.name, [f"Written by `harness code` from {source}.",
+                       spec.name, [f"Written by the harness from {source}.",
                                    *usage("model_torch.py", "model_keras.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import numpy as np", "import torch",
             *(["import torch.nn.functional as F"] if functional else []), "from torch import nn", "",

@@ -56,8 +56,9 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
     on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, batch_losses, val_loss,
-    val_metric]} (TensorBoard writing, progress display); it runs outside the timed part of the epoch. on_finish(model) gets the
-    trained model (the restored best weights where early stopping restores) of a run that did not diverge."""
+    val_metric]} (TensorBoard writing, progress display); it runs outside the timed part of the epoch.
+    on_finish(model) gets the trained model (the restored best weights where early stopping restores) of a run
+    that did not diverge."""
     model = build_checked(adapter, spec.model, seed)
     if weights is not None:
         adapter.set_weights(model, weights)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness.core import guard
 from harness.core.errors import SpecError
+from harness.report.code_view import code_html
 from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
 from harness.results.side_by_side import side_by_side
 
@@ -173,6 +174,7 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
     history, summary, manifest = loaded.history, loaded.summary, loaded.manifest
     names = [name for _, name in plot_files(manifest)]
     images = images if images is not None else _drawn_images(loaded.out_dir, names)
+    code, code_css = code_html(loaded.out_dir)
     body = [
         *_header(manifest, summary),
         "<h2>Side by side</h2>",
@@ -185,6 +187,7 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
         "<p class=\"note\">Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution)."
         "</p>",
         *[_figure(name, images[name]) for name in names],
+        *code,
         "<h2>What was matched</h2>", *_items(manifest.get("matched", {})),
         "<h2>Known differences</h2>",
         "<ul>", *[f"<li>{escape(note)}</li>" for note in manifest.get("known_differences", [])], "</ul>",
@@ -196,5 +199,5 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">",
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
             f"<title>{escape(manifest.get('name', 'results'))}: framework comparison</title>",
-            f"<style>{_CSS}</style>", "</head>", "<body>", "<main>"]
+            f"<style>{_CSS}{code_css}</style>", "</head>", "<body>", "<main>"]
     return "\n".join(head + body + ["</main>", "</body>", "</html>"]) + "\n"

@@ -4,6 +4,7 @@ finished), the training curves, and what was matched, what was not, and what ran
 
 import pandas as pd
 
+from harness.report.code_view import code_markdown
 from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
 from harness.results.side_by_side import side_by_side
 
@@ -107,6 +108,7 @@ def render_markdown(source) -> str:
         *_statistics(history, summary, manifest),
         "## Curves", "", "Mean over seeds; the band is the 95 % confidence interval of the mean (t distribution).", "",
         *[f"{plot}\n" for plot in plots_md],
+        *code_markdown(loaded.out_dir),
         "## What was matched", "", *_bullets(manifest.get("matched", {})), "",
         "## Known differences", "", *[f"- {note}" for note in manifest.get("known_differences", [])], "",
         *_defaults_diff(manifest),
