@@ -9,19 +9,23 @@ processes where the harness cannot be imported. Against the harness' own models 
 
 import ast
 import csv
+import json
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_layers import FORWARD_CASES
 
 import harness
 from harness.code.common import DIFFERS, PREFIX, WIDTH
-from harness.code.write import write_code
+from harness.code.write import scripts, write_code
 from harness.core import data, shapes, weights_npz
+from harness.core.data import Target
 from harness.core.validate import parse_spec
 
 TOLERANCE = 1e-5
@@ -140,8 +144,6 @@ def family_runs(tmp_path_factory, adapters):
 
 
 def _run_losses(out: Path) -> dict:
-    import json
-
     losses = {}
     for path in (out / "runs").glob("*.json"):
         record = json.loads(path.read_text())
@@ -260,3 +262,59 @@ def test_marked_lines_cover_the_whole_statement_after_each_comment():
     text = "a = 1\n# Differs from Keras: why\nb = f(\n    2,\n)\nc = 3\n    # Differs from PyTorch: so\n"
     assert marked_lines(text) == [2, 3, 4, 5, 7]
     assert marked_lines("# Differs from Keras: unparsable\nx = (\n") == [1, 2]
+
+
+# ------------------------------------------------------------------ every layer stack of the layer tests, in-process
+
+def _module(path: Path, name: str):
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+def _random_weights(spec, rng) -> dict:
+    """Canonical weights with every tensor random (moving variances in [0.25, 2]), so a swapped or ignored one
+    shows in the outputs."""
+    weights = {}
+    for name, shape in weights_npz.layout(spec.model):
+        low = name.endswith("moving_variance")
+        weights[name] = (rng.uniform(0.25, 2.0, shape) if low else rng.normal(0.0, 0.5, shape)).astype(np.float32)
+    return weights
+
+
+@pytest.mark.parametrize("case", sorted(FORWARD_CASES))
+def test_scripts_of_every_layer_stack_compute_the_harness_models_outputs(tmp_path, adapters, case):
+    """The scripts' models, imported as modules, with random canonical weights, against both harness models."""
+    input_shape, layers = FORWARD_CASES[case]
+    spec = parse_spec({"name": "stack", "data": {"dataset": "iris", "standardize": False}, "loss": "mse",
+                       "optimizer": "sgd", "model": {"input_shape": list(input_shape), "layers": list(layers)}})
+    target = Target("regression", "dense", "mae", None, shapes.output_shape(spec.model)[-1])
+    rng = np.random.default_rng(1)
+    first = spec.model.layers[0]
+    x = (rng.integers(0, first.input_dim, (6, *input_shape)) if first.type == "embedding"
+         else rng.normal(0.0, 1.0, (6, *input_shape))).astype(np.float32)
+    np.savez(tmp_path / "data.npz", **{name: x for name in ("x_train", "x_val", "x_test")},
+             **{name: np.zeros((6, target.units), np.float32) for name in ("y_train", "y_val", "y_test")})
+    weights = _random_weights(spec, rng)
+    np.savez(tmp_path / "w.npz", **weights)
+    for name, text in scripts(spec, SimpleNamespace(target=target, n_train=6), 0, "stack").items():
+        (tmp_path / name).write_text(text)
+    expected = {}
+    for framework, adapter in adapters.items():
+        model = adapter.build_model(spec.model, seed=0)
+        adapter.set_weights(model, list(weights.values()))
+        expected[framework] = np.asarray(adapter.predict(model, x))
+    keras_script = _module(tmp_path / "model_keras.py", f"keras_{case}")
+    keras_model = keras_script.build_model()
+    keras_script.load_weights(keras_model, tmp_path / "w.npz")
+    torch_script = _module(tmp_path / "model_torch.py", f"torch_{case}")
+    torch_model = torch_script.Net()
+    torch_script.load_weights(torch_model, tmp_path / "w.npz")
+    found = {"tensorflow": np.asarray(keras_model.predict(x, verbose=0)),
+             "torch": torch_script.predict(torch_model, torch_script.load_data(tmp_path / "data.npz")["x_test"])}
+    for script, outputs in found.items():
+        for framework, reference in expected.items():
+            assert np.abs(outputs - reference).max() <= TOLERANCE, (case, script, framework)
