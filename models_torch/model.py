@@ -41,6 +41,11 @@ class SpecModel(nn.Module):
             current = current if block.wants == "any" else block.wants
             layouts.append(current)
         self.layouts = layouts
+        # Keras' softmax is over the last axis, the channels: in a channels-first block that is axis 1
+        for block, layout in zip(self.blocks, layouts):
+            for module in block.modules():
+                if layout == "first" and isinstance(module, (nn.Softmax, nn.LogSoftmax)):
+                    module.dim = 1
 
     def forward(self, x, logits: bool = False, masks: Optional[dict] = None, outputs: Optional[list] = None):
         """x (N, *input_shape) -> (N, units). Parity mode only: `masks` {layer index: 0/1 tensor, channels last}

@@ -67,6 +67,9 @@ FORWARD_CASES = {
     "conv1d-dilation3-same": ((11, 3), [conv1d(4, 2, dilation_rate=3, padding="same"), FLAT]),     # (1, 2)
     "conv1d-no-bias-relu": ((11, 3), [conv1d(4, 3, use_bias=False, activation="relu"), FLAT]),
     "conv2d-valid": ((5, 7, 2), [conv2d(3, 3), FLAT]),
+    # softmax over the channels (Keras' last axis) in a channels-first block too
+    "conv2d-softmax-log_softmax": ((5, 6, 2), [conv2d(3, 2, activation="softmax"),
+                                               {"type": "activation", "activation": "log_softmax"}, FLAT]),
     "conv2d-valid-stride2": ((7, 8, 2), [conv2d(3, 3, strides=2), FLAT]),
     "conv2d-same-7x7-k3-s2": ((7, 7, 2), [conv2d(3, 3, strides=2, padding="same"), FLAT]),         # (1, 1)
     "conv2d-same-8x8-k3-s2": ((8, 8, 2), [conv2d(3, 3, strides=2, padding="same"), FLAT]),         # (0, 1)
