@@ -49,7 +49,10 @@ def execute(notebook: nbformat.NotebookNode, work: Path) -> nbformat.NotebookNod
     env = {**os.environ, "COURSE_OUT": str(work / "results")}
     client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_SECONDS, allow_errors=False,
                             resources={"metadata": {"path": str(work)}})
-    return client.execute(env=env)
+    try:
+        return client.execute(env=env)
+    finally:  # nbclient stops only the kernels it started itself
+        manager.shutdown_kernel(now=True)
 
 
 def render(notebook: nbformat.NotebookNode) -> str:
