@@ -210,6 +210,7 @@ def _code_parser(commands) -> None:
     code.add_argument("--seed", type=int, help="the seed of the batch order and the initial weights (default: the "
                                                "spec's first seed)")
     code.add_argument("--force", action="store_true", help="overwrite the files in --out")
+    _allow_large(code)
 
 
 def _folder_parsers(commands) -> None:

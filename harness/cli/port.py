@@ -39,7 +39,7 @@ def cmd_code(args) -> int:
     from pathlib import Path
 
     from harness.code.write import write_code
-    from harness.core import data
+    from harness.core import data, resources
     from harness.core.errors import SpecError
     from harness.core.validate import load_spec
 
@@ -47,6 +47,7 @@ def cmd_code(args) -> int:
     seed = spec.seeds[0] if args.seed is None else args.seed
     if not 0 <= seed < 2 ** 32:
         raise SpecError("--seed", f"expected an integer in [0, 2**32); received {seed}")
+    resources.check(spec, allow_large=args.allow_large)  # before the data is made
     out = Path(args.out) if args.out else Path("results") / spec.name / "code"
     paths = write_code(spec, data.prepare(spec), out, seed, Path(args.spec).name, force=args.force)
     for path in paths:
