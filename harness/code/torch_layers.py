@@ -6,10 +6,11 @@ last: the code tracks the layout and moves the channel axis only where it change
 """
 
 import math
-from dataclasses import dataclass, field
 
 from harness.code.common import call, differs, py
 from harness.code.torch_init import init_lines
+from harness.code.torch_lines import Lines, activation, channel_dim, move, penalize, shape_text
+from harness.code.torch_recurrent import RNNS, embedding, recurrent
 from harness.core.shapes import same_padding
 from harness.core.spec_layers import as_tuple, pad_pairs
 
@@ -24,64 +25,6 @@ ELEMENTWISE = ("dropout", "activation", "leaky_relu", "rescaling")
 SHORT = {"dense": "dense", "conv1d": "conv", "conv2d": "conv", "batch_normalization": "norm", "simple_rnn": "rnn",
          "lstm": "lstm", "gru": "gru", "embedding": "embedding", "dropout": "dropout", "leaky_relu": "leaky_relu",
          "max_pool1d": "pool", "average_pool1d": "pool", "max_pool2d": "pool", "average_pool2d": "pool"}
-RNNS = {"simple_rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}
-
-
-@dataclass
-class Lines:
-    """What the layers add to each part of the script, and the state that runs through them."""
-
-    init: list[str] = field(default_factory=list)      # body of __init__
-    forward: list[str] = field(default_factory=list)   # body of forward
-    load: list[str] = field(default_factory=list)      # body of load_weights
-    reset: list[str] = field(default_factory=list)     # body of init_weights
-    penalty: list[str] = field(default_factory=list)   # terms of the regularization penalty
-    layout: str = "last"
-    moved: bool = False                                 # the channels_first comment is written once
-    flat_from: tuple = ()                               # (spatial..., channels) a torch.flatten left for the next dense
-    gru: bool = False                                   # load_weights needs the gate reordering function
-
-
-def activation(name: str, x: str, dim: int) -> str:
-    """The expression applying the named activation to `x`; `dim` is the channel axis (softmax)."""
-    table = {"linear": x, "relu": f"torch.relu({x})", "sigmoid": f"torch.sigmoid({x})", "tanh": f"torch.tanh({x})",
-             "softmax": f"torch.softmax({x}, dim={dim})", "log_softmax": f"torch.log_softmax({x}, dim={dim})",
-             "leaky_relu": f"F.leaky_relu({x}, negative_slope=0.2)", "elu": f"F.elu({x}, alpha=1.0)",
-             "gelu": f'F.gelu({x}, approximate="none")', "softplus": f"F.softplus({x}, beta=1.0, threshold=20.0)"}
-    return table[name]
-
-
-def shape_text(shape: tuple, layout: str) -> str:
-    """One tensor's torch shape for a comment: (N, C, H, W) channels first, else as the spec has it."""
-    if layout == "first" and len(shape) > 1:
-        shape = (shape[-1], *shape[:-1])
-    return "(N, " + ", ".join(str(size) for size in shape) + ")"
-
-
-def move(lines: Lines, wanted: str, shape: tuple) -> None:
-    """Moves the channel axis where the layout changes (nothing to move for a flat (N, features) tensor)."""
-    if wanted in ("any", lines.layout):
-        return
-    if len(shape) > 1:
-        if not lines.moved:
-            lines.forward += differs("channels_first", "torch", 8)
-            lines.moved = True
-        source, target = (-1, 1) if wanted == "first" else (1, -1)
-        lines.forward.append(f"x = x.movedim({source}, {target})  # {shape_text(shape, wanted)}")
-    lines.layout = wanted
-
-
-def channel_dim(lines: Lines, shape: tuple) -> int:
-    return 1 if lines.layout == "first" and len(shape) > 1 else -1
-
-
-def penalize(lines: Lines, tensor: str, regularizer) -> None:
-    if regularizer is None:
-        return
-    if regularizer.l1:
-        lines.penalty.append(f"{py(regularizer.l1)} * {tensor}.abs().sum()")
-    if regularizer.l2:
-        lines.penalty.append(f"{py(regularizer.l2)} * {tensor}.square().sum()")
 
 
 def _dense(layer, info, name, lines, last_activation):
@@ -203,64 +146,6 @@ def _batch_norm(layer, info, name, lines):
     lines.load += [f'model.{name}.{ours}.copy_(w["layers[{index}].{theirs}"])' for theirs, ours in pairs]
 
 
-def _recurrent(layer, info, name, lines):
-    units, features = layer.units, info.input_shape[-1]
-    options = dict(num_layers=1, bias=layer.use_bias, batch_first=True, dropout=0.0, bidirectional=False)
-    if layer.type == "simple_rnn":
-        options = dict(nonlinearity=layer.activation, **options)
-    lines.init.append(f"self.{name} = " + call(RNNS[layer.type], features, units, **options))
-    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[layer.type]
-    if layer.use_bias and layer.type != "gru":
-        lines.init += differs("recurrent_bias", "torch", 8)
-        lines.init.append(f"self.{name}.bias_hh_l0.requires_grad_(False)")
-    lines.forward.append(f"x, _ = self.{name}(x)  # {shape_text((info.input_shape[0], units), 'last')}")
-    if not layer.return_sequences:
-        lines.forward += differs("last_state", "torch", 8)
-        lines.forward.append(f"x = x[:, -1]  # {shape_text(info.output_shape, 'last')}")
-    _recurrent_weights(layer, info, name, lines, gates * units)
-
-
-def _recurrent_weights(layer, info, name, lines, width):
-    index, gru = info.index, layer.type == "gru"
-    order = (lambda text: f"torch_gates({text}, {layer.units})") if gru else (lambda text: text)
-    if gru:
-        lines.load += differs("gru_gates", "torch", 4)
-        lines.gru = True
-    kernel, recurrent = f'w["layers[{index}].kernel"]', f'w["layers[{index}].recurrent_kernel"]'
-    lines.load.append(f"model.{name}.weight_ih_l0.copy_({order(kernel)}.T)")
-    lines.load.append(f"model.{name}.weight_hh_l0.copy_({order(recurrent)}.T)")
-    lines.reset += init_lines(layer.kernel_initializer, f"self.{name}.weight_ih_l0", (info.input_shape[-1], width))
-    lines.reset += init_lines(layer.recurrent_initializer, f"self.{name}.weight_hh_l0", (layer.units, width))
-    penalize(lines, f"self.{name}.weight_ih_l0", layer.kernel_regularizer)
-    penalize(lines, f"self.{name}.weight_hh_l0", layer.recurrent_regularizer)
-    if not layer.use_bias:
-        return
-    bias = f'w["layers[{index}].bias"]'
-    if gru:
-        lines.load += [f"model.{name}.bias_ih_l0.copy_({order(bias + '[0]')})",
-                       f"model.{name}.bias_hh_l0.copy_({order(bias + '[1]')})"]
-        for part in ("ih", "hh"):
-            lines.reset += init_lines(layer.bias_initializer, f"self.{name}.bias_{part}_l0", (2, width))
-            penalize(lines, f"self.{name}.bias_{part}_l0", layer.bias_regularizer)
-        return
-    lines.load.append(f"model.{name}.bias_ih_l0.copy_({bias})")
-    lines.reset += init_lines(layer.bias_initializer, f"self.{name}.bias_ih_l0", (width,))
-    lines.reset.append(f"nn.init.zeros_(self.{name}.bias_hh_l0)")
-    if layer.type == "lstm" and layer.unit_forget_bias:
-        units = layer.units
-        lines.reset.append(f"self.{name}.bias_ih_l0[{units}:{2 * units}] = 1.0  # unit_forget_bias, as in Keras")
-    penalize(lines, f"self.{name}.bias_ih_l0", layer.bias_regularizer)
-
-
-def _embedding(layer, info, name, lines):
-    lines.init.append(f"self.{name} = " + call("nn.Embedding", layer.input_dim, layer.output_dim))
-    lines.forward.append(f"x = self.{name}(x)  # {shape_text(info.output_shape, 'last')}")
-    lines.load.append(f'model.{name}.weight.copy_(w["layers[{info.index}].embeddings"])')
-    lines.reset += init_lines(layer.embeddings_initializer, f"self.{name}.weight",
-                              (layer.input_dim, layer.output_dim))
-    penalize(lines, f"self.{name}.weight", layer.embeddings_regularizer)
-
-
 def _elementwise(layer, info, name, lines, last_activation):
     shape = shape_text(info.output_shape, lines.layout)
     if layer.type == "dropout":
@@ -300,9 +185,9 @@ def add_layer(lines: Lines, layer, info, next_type, last_activation) -> None:
     elif kind == "batch_normalization":
         _batch_norm(layer, info, name, lines)
     elif kind in RNNS:
-        _recurrent(layer, info, name, lines)
+        recurrent(layer, info, name, lines)
     elif kind == "embedding":
-        _embedding(layer, info, name, lines)
+        embedding(layer, info, name, lines)
     else:
         _elementwise(layer, info, name, lines, last_activation)
     if kind.startswith("global") and math.prod(info.output_shape) == info.output_shape[-1]:

@@ -2,7 +2,8 @@
 training loop, every hyperparameter written out. The twin of keras_script.py."""
 
 from harness.code.common import ARGUMENTS, WRITE_LOSSES, call, differs, docstring, formatted, usage
-from harness.code.torch_layers import WANTS, Lines, activation, add_layer, shape_text
+from harness.code.torch_layers import WANTS, add_layer
+from harness.code.torch_lines import Lines, activation, shape_text
 from harness.core import shapes
 
 LOGIT_LOSSES = ("categorical_crossentropy", "binary_crossentropy")

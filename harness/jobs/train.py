@@ -55,10 +55,9 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         on_finish: Callable[[object], None] = lambda model: None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
-    on_epoch(row) is called after each epoch with {epoch, loss, metric, epoch_seconds[, batch_losses, val_loss,
-    val_metric]} (TensorBoard writing, progress display); it runs outside the timed part of the epoch.
-    on_finish(model) gets the trained model (the restored best weights where early stopping restores) of a run
-    that did not diverge."""
+    on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds[, batch_losses, val_loss, val_metric]}
+    outside the timed part (TensorBoard, progress). on_finish(model) gets the trained model (the restored best
+    weights where early stopping restores) of a run that did not diverge."""
     model = build_checked(adapter, spec.model, seed)
     if weights is not None:
         adapter.set_weights(model, weights)
@@ -72,9 +71,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         start = time.perf_counter()
         loss, metric = trainer.train_epoch(x, y, batch_size)
         row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start}
-        kept += len(trainer.batch_losses)
-        if kept <= MAX_BATCH_LOSSES:
-            row["batch_losses"] = list(trainer.batch_losses)
+        kept = _keep_batch_losses(row, trainer.batch_losses, kept)
         if not math.isfinite(loss):
             epochs.append(row)
             on_epoch(row)
@@ -103,6 +100,14 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         "params": adapter.count_params(model),
         "hyperparameters": trainer.hyperparameters(),
     }
+
+
+def _keep_batch_losses(row: dict, losses: list, kept: int) -> int:
+    """Adds the epoch's batch losses to its row while the run's count stays within MAX_BATCH_LOSSES."""
+    kept += len(losses)
+    if kept <= MAX_BATCH_LOSSES:
+        row["batch_losses"] = list(losses)
+    return kept
 
 
 def _finish(adapter, model, best_weights: Optional[list], status: str, on_finish) -> None:
