@@ -22,6 +22,15 @@ from harness.jobs.job import Job
 
 
 def _peak_rss_mb() -> float:
+    """This process' peak resident memory. Linux's VmHWM starts anew at exec; ru_maxrss does not (a worker
+    started from a parent holding 1 GB would report at least that), so it is the fallback only."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
