@@ -14,14 +14,12 @@ _LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
 def throughput_plot(table: pd.DataFrame, path) -> None:
     """Horizontal bars: median training samples/s per (framework, mode) at the first sweep value; the error bar
     spans the samples/s of the repeats' quartiles (batch / q3 to batch / q1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
 
     first = table[table["point"] == table["point"].iloc[0]]
     ok = first[first["status"] == "ok"].iloc[::-1]
-    figure, axes = plt.subplots(figsize=(7.5, 0.45 * max(len(ok), 2) + 1.2))
+    figure = Figure(figsize=(7.5, 0.45 * max(len(ok), 2) + 1.2))
+    axes = figure.subplots()
     if len(ok):
         low = ok["batch_size"] / (ok["step_ms_q3"] / 1000)
         high = ok["batch_size"] / (ok["step_ms_q1"] / 1000)
@@ -32,18 +30,15 @@ def throughput_plot(table: pd.DataFrame, path) -> None:
     axes.set_xlabel("training samples / s (median of the repeats; bars: interquartile range)")
     axes.grid(axis="x", alpha=0.3)
     write_figure(figure, path)
-    plt.close(figure)
 
 
 def scaling_plot(table: pd.DataFrame, axis: str, path) -> None:
     """Training samples/s and achieved GFLOP/s against the swept value, one line per (framework, mode)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
 
     ok = table[table["status"] == "ok"]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure = Figure(figsize=(12, 4.5))
+    left, right = figure.subplots(1, 2)
     numeric = pd.to_numeric(ok["sweep_value"], errors="coerce")
     for (framework, mode), rows in ok.groupby(["framework", "mode"], sort=False):
         style = _LINESTYLES[list(dict.fromkeys(ok[ok["framework"] == framework]["mode"])).index(mode) % 6]
@@ -65,4 +60,3 @@ def scaling_plot(table: pd.DataFrame, axis: str, path) -> None:
         axes.grid(alpha=0.3, which="both")
     right.legend(fontsize=7, loc="best")
     write_figure(figure, path)
-    plt.close(figure)

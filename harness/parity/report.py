@@ -85,14 +85,12 @@ def _markdown(result, forward: pd.DataFrame) -> str:
 
 
 def _plot(result, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
 
     from harness.report.plots import write_figure
 
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharex=True)
+    figure = Figure(figsize=(13, 3.6))
+    axes = figure.subplots(1, 3, sharex=True)
     for axis, what in zip(axes, ("loss", "gradients", "weights")):
         for comparison, style in zip(result.comparisons, ("-", "--", ":")):
             values = [max(row[what], 1e-18) for row in comparison.steps]  # log scale: show exact zeros at 1e-18
@@ -105,7 +103,6 @@ def _plot(result, path) -> None:
     figure.suptitle(f"{result.spec.name}: parity in {result.dtype}")
     figure.tight_layout()
     write_figure(figure, path)
-    plt.close(figure)
 
 
 def write(result) -> None:

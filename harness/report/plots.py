@@ -88,15 +88,13 @@ def curve_png(history: pd.DataFrame, metric: str, title: str) -> bytes:
     history: tidy rows (framework, seed, epoch, split, metric, value). metric: 'loss', 'accuracy' or 'mae'.
     With no validation rows there is one panel; with no finite rows, an empty panel that says so.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
     from matplotlib.ticker import MaxNLocator
 
     rows = _finite(history, metric)
     splits = [split for split in SPLIT_TITLES if (rows["split"] == split).any()] or ["train"]
-    figure, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 3.8), sharey=True, squeeze=False)
+    figure = Figure(figsize=(5.2 * len(splits), 3.8))
+    axes = figure.subplots(1, len(splits), sharey=True, squeeze=False)
     frameworks = list(dict.fromkeys(history["framework"]))
     for axis, split in zip(axes[0], splits):
         for order, framework in enumerate(frameworks):
@@ -115,7 +113,4 @@ def curve_png(history: pd.DataFrame, metric: str, title: str) -> bytes:
     if use_log_scale(metric, rows["value"]):
         axes[0][0].set_yscale("log")  # sharey carries it to the other panel
     figure.suptitle(title, parse_math=False)  # a '$' in an experiment's name is text, not TeX
-    try:
-        return figure_png(figure)
-    finally:
-        plt.close(figure)
+    return figure_png(figure)

@@ -87,10 +87,7 @@ def _axis_values(summary: pd.DataFrame, axis: str) -> list[str]:
 
 
 def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, path: Path, zipped: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend and figures stay as they are
     from scipy import stats
 
     from harness.report.plots import write_figure
@@ -98,7 +95,8 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
     others = [] if zipped else [a for a in axes if a != axis]
     groups = list(summary.groupby([f"sweep:{a}" for a in others])) if others else [((), summary)]
     panels = groups[:9]
-    fig, plots = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    fig = Figure(figsize=(4.2 * len(panels), 3.6))
+    plots = fig.subplots(1, len(panels), squeeze=False, sharey=True)
     order = _axis_values(summary, axis)
     for axis_plot, (key, rows) in zip(plots[0], panels):
         ok = rows[rows["status"] == "ok"]
@@ -124,7 +122,6 @@ def _facet_plot(summary: pd.DataFrame, axis: str, axes: list[str], figure: str, 
     plots[0][0].legend(title="mean, 95% CI over seeds", fontsize=8)
     fig.tight_layout()
     write_figure(fig, path)
-    plt.close(fig)
 
 
 def write_sweep_report(out_dir) -> Path:
