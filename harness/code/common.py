@@ -139,6 +139,17 @@ def usage(script: str, twin: str, seed: int) -> list[str]:
     ]
 
 
+def constants(spec, seed: int, batch_size: int) -> list[str]:
+    """The scripts' settings block: the seed, the epochs, the batch sizes; and what of the spec they leave out."""
+    lines = ["HERE = Path(__file__).resolve().parent", f"SEED = {seed}", f"EPOCHS = {spec.training.epochs}",
+             f"BATCH_SIZE = {batch_size}", f"EVAL_BATCH_SIZE = {spec.training.eval_batch_size}"]
+    stopping = spec.training.early_stopping
+    if stopping is not None:
+        lines += comment(f"The spec stops early ({stopping.monitor}, patience {stopping.patience}, min_delta "
+                         f"{stopping.min_delta}); this script trains every epoch.")
+    return lines
+
+
 ARGUMENTS = [
     'parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])',
     'parser.add_argument("--data", type=Path, default=HERE / "data.npz")',

@@ -1,7 +1,7 @@
 """`model_keras.py`: the spec as a Keras Sequential, compiled and fitted, every hyperparameter written out. The
 twin of torch_script.py."""
 
-from harness.code.common import ARGUMENTS, WRITE_LOSSES, Raw, call, differs, docstring, formatted, py, usage
+from harness.code.common import ARGUMENTS, WRITE_LOSSES, Raw, call, constants, differs, docstring, formatted, py, usage
 from harness.core import shapes
 from harness.core.spec_layers import pad_pairs
 
@@ -212,8 +212,7 @@ def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
     text = [*docstring(f"{spec.name} in Keras: a Sequential model, compile and fit.", spec.name,
                        [f"Written by the harness from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
-            "", "HERE = Path(__file__).resolve().parent", f"SEED = {seed}", f"EPOCHS = {spec.training.epochs}",
-            f"BATCH_SIZE = {batch_size}", f"EVAL_BATCH_SIZE = {spec.training.eval_batch_size}", "", "",
+            "", *constants(spec, seed, batch_size), "", "",
             *_model(spec), "", "", *_compile(spec, target), "", "", *LOAD, "", "", *TRAIN, "", "", *WRITE_LOSSES,
             "", "", *MAIN, "", "", 'if __name__ == "__main__":', "    main()"]
     return formatted(text)

@@ -21,7 +21,6 @@ WANTS = {"conv1d": "first", "conv2d": "first", "max_pool1d": "first", "average_p
          "zero_padding1d": "first", "zero_padding2d": "first", "batch_normalization": "first",
          "dense": "last", "flatten": "last", "reshape": "last", "simple_rnn": "last", "lstm": "last", "gru": "last",
          "embedding": "last"}
-ELEMENTWISE = ("dropout", "activation", "leaky_relu", "rescaling")
 SHORT = {"dense": "dense", "conv1d": "conv", "conv2d": "conv", "batch_normalization": "norm", "simple_rnn": "rnn",
          "lstm": "lstm", "gru": "gru", "embedding": "embedding", "dropout": "dropout", "leaky_relu": "leaky_relu",
          "max_pool1d": "pool", "average_pool1d": "pool", "max_pool2d": "pool", "average_pool2d": "pool"}
@@ -33,8 +32,8 @@ def _dense(layer, info, name, lines, last_activation):
     lines.forward.append(f"x = {out}  # {shape_text(info.output_shape, 'last')}")
     kernel = f'w["layers[{info.index}].kernel"]'
     if lines.flat_from:
-        *spatial, channels = lines.flat_from
-        order = (len(spatial),) + tuple(range(len(spatial))) + (len(spatial) + 1,)
+        rank = len(lines.flat_from) - 1  # (spatial..., channels, out) -> (channels, spatial..., out)
+        order = (rank,) + tuple(range(rank)) + (rank + 1,)
         lines.load += differs("flatten", "torch", 4)
         kernel = (f"{kernel}.reshape({', '.join(map(str, lines.flat_from))}, {layer.units})"
                   f".permute{order}.reshape(-1, {layer.units})")

@@ -1,7 +1,7 @@
 """`model_torch.py`: the spec as an nn.Module with `__init__` and `forward`, its optimizer, its loss and the
 training loop, every hyperparameter written out. The twin of keras_script.py."""
 
-from harness.code.common import ARGUMENTS, WRITE_LOSSES, call, differs, docstring, formatted, usage
+from harness.code.common import ARGUMENTS, WRITE_LOSSES, call, constants, differs, docstring, formatted, usage
 from harness.code.torch_layers import WANTS, add_layer
 from harness.code.torch_lines import Lines, activation, shape_text
 from harness.core import shapes
@@ -169,8 +169,7 @@ def torch_script(spec, target, seed: int, batch_size: int, source: str) -> str:
                                    *usage("model_torch.py", "model_keras.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import numpy as np", "import torch",
             *(["import torch.nn.functional as F"] if functional else []), "from torch import nn", "",
-            'HERE = Path(__file__).resolve().parent', f"SEED = {seed}", f"EPOCHS = {spec.training.epochs}",
-            f"BATCH_SIZE = {batch_size}", f"EVAL_BATCH_SIZE = {spec.training.eval_batch_size}", "", "",
+            *constants(spec, seed, batch_size), "", "",
             *_model_class(spec, lines, tail), "", "", *_load_functions(lines), "", "", *_data_function(spec), "", "",
             *_training_functions(spec, lines, tail), "", "", *WRITE_LOSSES, "", "", *_main(spec, target), "", "",
             'if __name__ == "__main__":', "    main()"]
