@@ -64,12 +64,13 @@ class _BatchLosses(keras.callbacks.Callback):
     keras.callbacks.TerminateOnNaN does). Keras logs the running mean over the epoch; resetting its loss tracker
     before each batch, as train_on_batch resets every metric, makes logs["loss"] that batch's own loss."""
 
-    def __init__(self, tracker):
+    def __init__(self, tracker, per_batch: bool):
         super().__init__()
-        self.tracker, self.losses = tracker, []
+        self.tracker, self.per_batch, self.losses = tracker, per_batch, []
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.tracker.reset_state()
+        if self.per_batch:  # with steps_per_execution > 1 (harness bench) Keras calls back once per N steps
+            self.tracker.reset_state()
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs["loss"]))
@@ -99,19 +100,24 @@ class Trainer:
                       metrics=[_metric(target)], loss_weights=None, weighted_metrics=None, **self.compile_arguments)
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-        """One pass over (x, y) in the given order, stopped at the first non-finite batch loss. The epoch loss is
-        the sample-weighted mean of the batch losses (`batch_losses`, kept until the next epoch), as the torch
-        adapter computes it; NaN if training stopped early."""
+        """One pass over (x, y) in the given order, stopped at the first non-finite batch loss (then NaN). The
+        epoch loss is the sample-weighted mean of the batch losses (`batch_losses`, kept until the next epoch), as
+        the torch adapter computes it; with steps_per_execution > 1 it is Keras' running mean, and there are
+        no batch losses."""
         tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
-        recorder = _BatchLosses(tracker)
+        recorder = _BatchLosses(tracker, per_batch=self.compile_arguments["steps_per_execution"] == 1)
         history = self.model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
                                  callbacks=[recorder], validation_split=0.0, class_weight=None, sample_weight=None)
+        metric = float(history.history["metric"][-1])
+        if recorder.losses and not math.isfinite(recorder.losses[-1]):
+            self.batch_losses = recorder.losses
+            return float("nan"), float("nan")
+        if not recorder.per_batch:  # one running mean per N steps: Keras' own epoch mean
+            self.batch_losses = []
+            return float(history.history["loss"][-1]), metric
         self.batch_losses = recorder.losses
         sizes = [min(batch_size, len(x) - start) for start in range(0, len(x), batch_size)]
-        if len(recorder.losses) < len(sizes) or not math.isfinite(recorder.losses[-1]):
-            return float("nan"), float("nan")
-        loss = sum(size * value for size, value in zip(sizes, recorder.losses)) / len(x)
-        return loss, float(history.history["metric"][-1])
+        return sum(size * value for size, value in zip(sizes, recorder.losses)) / len(x), metric
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         logs = self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
