@@ -94,6 +94,11 @@ def differs(topic: str, side: str, indent: int) -> list[str]:
     return comment(f"{PREFIX[side]} {text}", indent)
 
 
+def shape_comment(shape) -> str:
+    """A tensor's shape for a comment, the batch axis as N: (N, 8, 8, 16)."""
+    return "(N, " + ", ".join(str(size) for size in shape) + ")"
+
+
 class Raw(str):
     """Text that `py` writes as it is (an expression, not a string literal)."""
 

@@ -1,9 +1,21 @@
 """`model_keras.py`: the spec as a Keras Sequential, compiled and fitted, every hyperparameter written out. The
 twin of torch_script.py."""
 
-from harness.code.common import ARGUMENTS, WRITE_LOSSES, Raw, call, constants, differs, docstring, formatted, py, usage
+from harness.code.common import (
+    ARGUMENTS,
+    WRITE_LOSSES,
+    Raw,
+    call,
+    constants,
+    differs,
+    docstring,
+    formatted,
+    py,
+    shape_comment,
+    usage,
+)
 from harness.core import shapes
-from harness.core.spec_layers import pad_pairs
+from harness.core.spec_layers import as_tuple, pad_pairs
 
 POOLS = {"max_pool1d": "MaxPooling1D", "average_pool1d": "AveragePooling1D", "max_pool2d": "MaxPooling2D",
          "average_pool2d": "AveragePooling2D", "global_average_pool1d": "GlobalAveragePooling1D",
@@ -43,7 +55,7 @@ def _recurrent(layer) -> dict:
 def _topics(layer, info) -> list[str]:
     """The differences a layer's line is marked with."""
     kind, found = layer.type, []
-    if kind in ("conv1d", "conv2d") and layer.padding == "same" and max(_tuple(layer.strides)) > 1:
+    if kind in ("conv1d", "conv2d") and layer.padding == "same" and max(as_tuple(layer.strides, 1)) > 1:
         found.append("same_padding")
     if kind in POOLS and getattr(layer, "padding", "valid") == "same":
         found.append("same_pool")
@@ -55,10 +67,6 @@ def _topics(layer, info) -> list[str]:
     if kind in RNNS and not layer.return_sequences:
         found.append("last_state")
     return found
-
-
-def _tuple(value) -> tuple:
-    return (value,) if isinstance(value, int) else tuple(value)
 
 
 def layer_call(layer) -> str:
@@ -105,12 +113,8 @@ def _model(spec) -> list[str]:
             body += ["            " + line for line in differs(topic, "keras", 12)]
         if any(getattr(layer, name, None) is not None for name in REGULARIZERS):
             body += ["            " + line for line in differs("l2_penalty", "keras", 12)]
-        body.append(f"            {layer_call(layer)},  # {_shape(info.output_shape)}")
+        body.append(f"            {layer_call(layer)},  # {shape_comment(info.output_shape)}")
     return body + ["        ]", "    )"]
-
-
-def _shape(shape) -> str:
-    return "(N, " + ", ".join(map(str, shape)) + ")"
 
 
 def _optimizer(o) -> tuple[list[str], str]:

@@ -3,7 +3,7 @@ state that runs through them, and the helpers for activations, shapes in comment
 
 from dataclasses import dataclass, field
 
-from harness.code.common import differs, py
+from harness.code.common import differs, py, shape_comment
 
 
 @dataclass
@@ -34,7 +34,7 @@ def shape_text(shape: tuple, layout: str) -> str:
     """One tensor's torch shape for a comment: (N, C, H, W) channels first, else as the spec has it."""
     if layout == "first" and len(shape) > 1:
         shape = (shape[-1], *shape[:-1])
-    return "(N, " + ", ".join(str(size) for size in shape) + ")"
+    return shape_comment(shape)
 
 
 def move(lines: Lines, wanted: str, shape: tuple) -> None:

@@ -13,6 +13,7 @@ from harness.core import atomic, data, folders, guard, weights_npz
 from harness.core.data import Dataset
 from harness.core.spec import Spec
 
+FOLDER = "code"  # a results folder's code folder: OUT/code/
 SCRIPTS = {"tensorflow": "model_keras.py", "torch": "model_torch.py"}
 SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 MAX_DATA_BYTES = 256 * guard.MIB  # a larger prepared dataset is not copied by `harness run` (harness code copies it)

@@ -10,11 +10,11 @@ import re
 from html import escape
 from pathlib import Path
 
+from harness.code.write import FOLDER, SCRIPTS
 from harness.core import guard
 from harness.core.errors import SpecError
 
-FOLDER = "code"
-SCRIPTS = (("Keras", "model_keras.py"), ("PyTorch", "model_torch.py"))
+TITLES = {"tensorflow": "Keras", "torch": "PyTorch"}
 MARK = re.compile(r"\s*# Differs from (Keras|PyTorch):")
 CSS = """
 .code { display: grid; grid-template-columns: 1fr 1fr; gap: 0.75rem; }
@@ -58,11 +58,11 @@ def marked_lines(text: str) -> list[int]:
 def read_scripts(out_dir: Path) -> list[tuple[str, str, str]]:
     """(framework, file name, text) of each script `harness run` wrote; none if the folder has no code."""
     found = []
-    for framework, name in SCRIPTS:
+    for framework, name in SCRIPTS.items():
         path = Path(out_dir) / FOLDER / name
         if path.is_file():
             try:
-                found.append((framework, name, guard.read_text(path, str(path), "spec")))
+                found.append((TITLES[framework], name, guard.read_text(path, str(path), "spec")))
             except SpecError:
                 continue  # a damaged or replaced file is left out of the page, not rendered
     return found

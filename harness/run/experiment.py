@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness.code.write import MAX_DATA_BYTES, data_bytes, write_code
+from harness.code.write import FOLDER, MAX_DATA_BYTES, data_bytes, write_code
 from harness.core import atomic, data, folders, init, resources, weights_npz
 from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump, with_overrides
@@ -181,7 +181,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
     facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
-    write_code(spec, dataset, out / "code", spec.seeds[0], f"the spec {spec.name!r}", force=True,
+    write_code(spec, dataset, out / FOLDER, spec.seeds[0], f"the spec {spec.name!r}", force=True,
                copy_data=data_bytes(dataset) <= MAX_DATA_BYTES, weights=start)
     trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, (tensorboard, save_weights, start),
                          log)
