@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from harness.core import guard, registry
 from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, as_name, brief, literal_of, positive
+from harness.core.spec_options import OptimizerOptions
 
 LossName = literal_of(registry.LOSSES)
 DatasetName = literal_of(registry.DATASETS)
@@ -42,7 +43,7 @@ Epsilon = Annotated[float, Field(gt=0)]
 Decay = Annotated[float, Field(ge=0, lt=1)]
 
 
-class SGD(Frozen):
+class SGD(OptimizerOptions):
     type: Literal["sgd"]
     learning_rate: LearningRate = 0.01
     momentum: Decay = 0.0
@@ -55,7 +56,7 @@ class SGD(Frozen):
         return self
 
 
-class Adam(Frozen):
+class Adam(OptimizerOptions):
     type: Literal["adam"]
     learning_rate: LearningRate = 0.001
     beta_1: Decay = 0.9
@@ -69,7 +70,7 @@ class AdamW(Adam):
     weight_decay: float = Field(0.004, ge=0, description="decoupled, as in Keras AdamW and torch AdamW")
 
 
-class RMSprop(Frozen):
+class RMSprop(OptimizerOptions):
     type: Literal["rmsprop"]
     learning_rate: LearningRate = 0.001
     rho: Decay = 0.9
@@ -78,7 +79,7 @@ class RMSprop(Frozen):
     centered: bool = False
 
 
-class Adagrad(Frozen):
+class Adagrad(OptimizerOptions):
     type: Literal["adagrad"]
     learning_rate: LearningRate = 0.001
     initial_accumulator_value: float = Field(0.1, ge=0)
@@ -113,6 +114,8 @@ class DataSpec(Frozen):
     n_features: positive(MAX_FEATURES) = Field(2, description="blobs / regression only")
     n_classes: int = Field(3, ge=2, le=MAX_CLASSES, description="blobs only")
     noise: Optional[float] = Field(None, ge=0, description="moons 0.2, regression 10.0 when not given")
+    stratify: Optional[bool] = Field(None, description="splits keep the class proportions; default: on for "
+                                                       "classification, off for regression (where it is refused)")
 
     @model_validator(mode="after")
     def _file_fields(self):
@@ -153,12 +156,33 @@ def _batch_size(value):
     raise ValueError(f"expected a positive integer or 'full'; received {brief(value)}")
 
 
+ClassIndex = Annotated[int, Field(ge=0, lt=MAX_CLASSES)]
+ClassWeight = Annotated[float, Field(ge=0, le=1e6)]
+
+
+def _class_keys(value):
+    """A JSON file's class_weight keys are strings: "3" is read as the class index 3."""
+    if isinstance(value, dict):
+        return {int(k) if isinstance(k, str) and k.isdigit() and len(k) <= 6 else k: v for k, v in value.items()}
+    return value
+
+
 class Training(Frozen):
     epochs: positive(MAX_EPOCHS) = 10
     batch_size: Annotated[Union[PositiveInt, Literal["full"]], BeforeValidator(_batch_size)] = Field(
         32, description="'full' = batch gradient descent, 1 = SGD")
     eval_batch_size: PositiveInt = Field(1024, description="batch size for validation and test passes")
     early_stopping: Optional[EarlyStopping] = None
+    class_weight: Annotated[Optional[Union[Literal["balanced"], dict[ClassIndex, ClassWeight]]],
+                            BeforeValidator(_class_keys)] = Field(
+        None, description="classification: a weight per class index, or 'balanced' (n / (classes * count) on "
+                          "the training split); the loss is sum(w * loss) / batch size on both sides, as Keras")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy targets (1 - s) * y + s / classes "
+                                                                "(binary: s / 2)")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: Keras mixed_bfloat16, torch autocast; float32 weights and loss")
+    checkpoint_every: int = Field(0, ge=0, le=MAX_EPOCHS, description="epochs between checkpoints for "
+                                                                      "`harness run --resume`; 0: none")
 
 
 # ------------------------------------------------------------------------------------------ name, sweep
@@ -249,3 +273,18 @@ class Spec(Frozen):
         if len(set(value)) != len(value):
             raise ValueError(f"must not repeat entries; received {brief(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _classification_options(self):
+        """Class weights, label smoothing and stratified splits mean something for class labels only."""
+        regression = self.loss in ("mse", "mae") if self.data.task is None else self.data.task == "regression"
+        if not regression:
+            return self
+        training = self.training
+        if training.class_weight is not None or training.label_smoothing > 0:
+            field = "class_weight" if training.class_weight is not None else "label_smoothing"
+            raise ValueError(f"training.{field} needs a classification loss (categorical_crossentropy or "
+                             f"binary_crossentropy); received loss {self.loss!r}")
+        if self.data.stratify:
+            raise ValueError(f"data.stratify needs class labels; received loss {self.loss!r} (regression)")
+        return self

@@ -236,6 +236,16 @@ class Recurrent(Frozen):
     kernel_regularizer: Optional[Regularizer] = None
     recurrent_regularizer: Optional[Regularizer] = None
     bias_regularizer: Optional[Regularizer] = None
+    bidirectional: bool = Field(False, description="Keras Bidirectional: a second layer reads the sequence "
+                                                   "backwards; torch bidirectional=True")
+    merge_mode: Literal["concat", "sum", "ave", "mul"] = Field(
+        "concat", description="how the two directions' outputs combine (torch only concatenates)")
+
+    @model_validator(mode="after")
+    def _merge_needs_two(self):
+        if "merge_mode" in self.model_fields_set and not self.bidirectional:
+            raise ValueError(f"merge_mode {self.merge_mode!r} needs bidirectional: true")
+        return self
 
 
 class SimpleRNN(Recurrent):

@@ -16,6 +16,8 @@ from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec, Spec
 from harness.core.spec_layers import as_name, brief
 
+SCHEDULES = ("constant", "piecewise_constant", "exponential_decay", "cosine_decay", "reduce_on_plateau")
+
 
 def _field_path(location: tuple) -> str:
     """('model', 'layers', 1, 'dense', 'units') -> 'model.layers[1].units'.
@@ -26,7 +28,7 @@ def _field_path(location: tuple) -> str:
     parts: list[str] = []
     previous = None
     for item in location:
-        tag_position = isinstance(previous, int) or previous == "optimizer"
+        tag_position = isinstance(previous, int) or previous in ("optimizer", "schedule")
         if isinstance(item, int) and not isinstance(item, bool) and parts:
             parts[-1] += f"[{item}]"
         elif not (tag_position and item in _TAGS) and not _is_label(item):
@@ -35,7 +37,7 @@ def _field_path(location: tuple) -> str:
     return ".".join(parts)
 
 
-_TAGS = set(registry.LAYERS) | set(registry.OPTIMIZERS)
+_TAGS = set(registry.LAYERS) | set(registry.OPTIMIZERS) | set(SCHEDULES)
 # pydantic's labels of union members and dict keys: constrained-int, function-after[...], literal['full'], [key]
 _LABEL = re.compile(r"\[key\]|(constrained|function|json|tagged|nullable|literal|list|dict|union)[-\[].*")
 
@@ -121,6 +123,11 @@ def check_training(spec: Spec) -> None:
     if stopping and stopping.monitor.startswith("val_") and spec.data.validation_split == 0:
         raise SpecError("training.early_stopping.monitor",
                         f"{stopping.monitor!r} needs data.validation_split > 0; received validation_split=0")
+    schedule = spec.optimizer.schedule
+    if schedule is not None and schedule.type == "reduce_on_plateau" and schedule.monitor.startswith("val_") \
+            and spec.data.validation_split == 0:
+        raise SpecError("optimizer.schedule.monitor", f"{schedule.monitor!r} needs data.validation_split > 0; "
+                                                      f"received validation_split=0")
     target = spec.analysis.target
     if target and target.split == "val" and spec.data.validation_split == 0:
         raise SpecError("analysis.target.split", "'val' needs data.validation_split > 0 (or use split train); "
@@ -152,6 +159,28 @@ def check_data(spec: Spec) -> None:
                                             "integer ids); received true")
 
 
+# Options the spec accepts whose translation is still being built: (field, test on the spec). A spec that uses
+# one is refused here, never trained with the option quietly left out.
+NOT_BUILT = [
+    ("optimizer.schedule", lambda spec: spec.optimizer.schedule is not None),
+    ("optimizer.clipnorm", lambda spec: spec.optimizer.clipnorm is not None),
+    ("optimizer.global_clipnorm", lambda spec: spec.optimizer.global_clipnorm is not None),
+    ("optimizer.clipvalue", lambda spec: spec.optimizer.clipvalue is not None),
+    ("training.class_weight", lambda spec: spec.training.class_weight is not None),
+    ("training.label_smoothing", lambda spec: spec.training.label_smoothing > 0),
+    ("training.precision", lambda spec: spec.training.precision != "float32"),
+    ("training.checkpoint_every", lambda spec: spec.training.checkpoint_every > 0),
+    ("model.layers[].bidirectional", lambda spec: any(getattr(layer, "bidirectional", False)
+                                                      for layer in spec.model.layers)),
+]
+
+
+def check_built(spec: Spec) -> None:
+    for field, used in NOT_BUILT:
+        if used(spec):
+            raise SpecError(field, "is not translated into both frameworks yet; leave it out")
+
+
 def parse_spec(data: Any) -> Spec:
     """Validates a mapping (or an existing Spec) into a Spec and runs every cross-field check."""
     if isinstance(data, Spec):
@@ -166,6 +195,7 @@ def parse_spec(data: Any) -> Spec:
     check_training(spec)
     check_init(spec)
     check_data(spec)
+    check_built(spec)
     return spec
 
 
