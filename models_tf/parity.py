@@ -8,9 +8,9 @@ regularization losses, then one `apply_gradients`.
 import numpy as np
 import tensorflow as tf
 
+from models_tf.losses import loss_arguments
 from models_tf.model import precision
 from models_tf.optimizers import keras_exact_arguments
-from models_tf.train import loss_arguments
 
 
 def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:

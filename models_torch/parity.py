@@ -6,9 +6,9 @@ import copy
 import numpy as np
 import torch
 
+from models_torch.losses import loss_arguments
 from models_torch.model import get_weights
 from models_torch.optimizers import keras_exact_arguments
-from models_torch.train import loss_arguments
 
 
 def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
