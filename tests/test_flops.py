@@ -47,6 +47,8 @@ HAND_CASES = [
     ("lstm", (7, 3), [recurrent("lstm", 5)], [2 * 7 * 4 * 5 * (3 + 5)]),
     ("gru-sequences", (7, 3), [recurrent("gru", 5, return_sequences=True), FLAT], [2 * 7 * 3 * 5 * (3 + 5), 0]),
     ("simple_rnn", (7, 3), [recurrent("simple_rnn", 5)], [2 * 7 * 1 * 5 * (3 + 5)]),
+    ("gru-bidirectional-sum", (7, 3), [recurrent("gru", 5, bidirectional=True, merge_mode="sum")],
+     [2 * 2 * 7 * 3 * 5 * (3 + 5)]),  # two directions, the element-wise merge not counted
     ("embedding-pool", (6,), [{"type": "embedding", "input_dim": 20, "output_dim": 8},
                               {"type": "global_average_pool1d"}, dense(3)], [0, 0, 2 * 8 * 3]),
 ]
@@ -88,6 +90,7 @@ TORCH_CASES = {
     "gru": ((7, 3), [recurrent("gru", 5, return_sequences=True), dense(6), FLAT, dense(2)]),
     "simple_rnn": ((7, 3), [recurrent("simple_rnn", 5, activation="relu"), dense(2)]),
     "embedding-gru": ((6,), [{"type": "embedding", "input_dim": 20, "output_dim": 8}, recurrent("gru", 4)]),
+    "gru-bidirectional": ((7, 3), [recurrent("gru", 5, bidirectional=True, return_sequences=True), FLAT, dense(2)]),
 }
 
 
@@ -120,8 +123,10 @@ def test_forward_matches_torch_flop_counter(torch_adapter, name):
 
 
 def initial_state_gradient(spec) -> int:
-    """2 * gates * units**2 per recurrent layer: the gradient of its zero initial state, which torch skips."""
-    return sum(2 * flops.GATES[layer.type] * layer.units ** 2 for layer in spec.layers if layer.type in flops.GATES)
+    """2 * gates * units**2 per recurrent layer and direction: the gradient of its zero initial state, which torch
+    skips."""
+    return sum(2 * (1 + layer.bidirectional) * flops.GATES[layer.type] * layer.units ** 2 for layer in spec.layers
+               if layer.type in flops.GATES)
 
 
 @pytest.mark.parametrize("name", TORCH_CASES)

@@ -46,6 +46,10 @@ def rnn(kind, units, **options):
     return {"type": kind, "units": units, "bias_initializer": "he_uniform", **options}
 
 
+def bi(kind, units, merge_mode, **options):
+    return rnn(kind, units, bidirectional=True, merge_mode=merge_mode, **options)
+
+
 def batch_norm(**options):
     return {"type": "batch_normalization", **options}
 
@@ -125,6 +129,19 @@ FORWARD_CASES = {
     "gru-sequences": ((5, 3), [rnn("gru", 4, return_sequences=True), FLAT]),
     "gru-no-bias": ((5, 3), [rnn("gru", 4, use_bias=False)]),
     "conv1d-gru-dense": ((9, 2), [conv1d(3, 2, strides=2, padding="same"), rnn("gru", 4), dense(2, "softmax")]),
+    # bidirectional: every kind and merge, the last state (forward's last step, backward's first) and sequences
+    "simple_rnn-bi-concat": ((5, 3), [bi("simple_rnn", 4, "concat")]),
+    "simple_rnn-bi-mul-sequences-relu": ((5, 3), [bi("simple_rnn", 4, "mul", return_sequences=True,
+                                                     activation="relu"), FLAT]),
+    "lstm-bi-ave": ((5, 3), [bi("lstm", 4, "ave")]),
+    "lstm-bi-sum-sequences": ((5, 3), [bi("lstm", 4, "sum", return_sequences=True), FLAT]),
+    "lstm-bi-concat-sequences-no-bias": ((5, 3), [bi("lstm", 3, "concat", return_sequences=True, use_bias=False),
+                                                  FLAT]),
+    "gru-bi-concat-sequences": ((5, 3), [bi("gru", 4, "concat", return_sequences=True), FLAT]),
+    "gru-bi-sum": ((5, 3), [bi("gru", 4, "sum")]),
+    "gru-bi-mul-sequences": ((5, 3), [bi("gru", 4, "mul", return_sequences=True), FLAT]),
+    "gru-bi-stacked-dense": ((6, 2), [bi("gru", 3, "ave", return_sequences=True), bi("lstm", 2, "concat"),
+                                      dense(2, "softmax")]),
     "embedding-global_average_pool1d": ((7,), [embedding(11, 4), pool("global_average_pool1d")]),
     # PyTorch's explicit convolution padding, as harness import writes it: zero padding, then a 'valid' conv
     "zero_padding1d-conv1d-stride2": ((11, 3), [{"type": "zero_padding1d", "padding": 1}, conv1d(4, 5, strides=2),
@@ -155,7 +172,7 @@ def _weight_count(layer) -> int:
     if layer.type in ("dense", "conv1d", "conv2d"):
         return 1 + layer.use_bias
     if layer.type in RECURRENT:
-        return 2 + layer.use_bias
+        return (2 + layer.use_bias) * (1 + layer.bidirectional)
     if layer.type == "batch_normalization":
         return layer.scale + layer.center + 2  # [gamma] [beta] moving_mean moving_variance
     return int(layer.type == "embedding")

@@ -81,6 +81,14 @@ SHAPE_CASES = {
     "stacked-rnn": ((5, 3), [recurrent("simple_rnn", 4, return_sequences=True), recurrent("lstm", 2)],
                     [(5, 4), (2,)], [32, 4 * 2 * (4 + 2 + 1)]),
     "embedding": ((7,), [{"type": "embedding", "input_dim": 11, "output_dim": 4}], [(7, 4)], [11 * 4]),
+    # bidirectional: two directions' weights; concat doubles the width, sum / ave / mul keep it
+    "gru-bidirectional-concat-sequences": ((40, 1), [recurrent("gru", 6, bidirectional=True, return_sequences=True)],
+                                           [(40, 12)], [2 * 3 * 6 * (1 + 6 + 2)]),
+    "lstm-bidirectional-sum": ((5, 3), [recurrent("lstm", 4, bidirectional=True, merge_mode="sum")], [(4,)],
+                               [2 * 4 * 4 * (3 + 4 + 1)]),
+    "simple_rnn-bidirectional-mul-sequences": ((5, 3), [recurrent("simple_rnn", 4, bidirectional=True,
+                                                                  merge_mode="mul", return_sequences=True)],
+                                               [(5, 4)], [2 * 4 * (3 + 4 + 1)]),
 }
 
 
@@ -183,6 +191,10 @@ BAD_ARGUMENTS = [
     ("lstm activation", recurrent("lstm", 3, activation="relu"), ["model.layers[0].activation", "not a known field"]),
     ("gru reset_after", recurrent("gru", 3, reset_after=False), ["model.layers[0].reset_after", "not a known field"]),
     ("units 0", recurrent("lstm", 0), ["model.layers[0].units", "greater than 0", "received 0"]),
+    ("merge_mode without bidirectional", recurrent("gru", 3, merge_mode="sum"),
+     ["model.layers[0]", "merge_mode 'sum' needs bidirectional: true"]),
+    ("merge_mode none", recurrent("gru", 3, bidirectional=True, merge_mode=None),
+     ["model.layers[0].merge_mode", "'concat'", "'mul'", "received None"]),
     ("reshape two unknowns", {"type": "reshape", "target_shape": [-1, -1]},
      ["model.layers[0].target_shape", "at most one -1", "[-1, -1]"]),
     ("reshape size 0", {"type": "reshape", "target_shape": [0, 12]}, ["model.layers[0].target_shape", "[0, 12]"]),

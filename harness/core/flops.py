@@ -38,7 +38,8 @@ def _conv(layer, info) -> int:
 def _recurrent(layer, info) -> int:
     # (T, features): per step x_t (features,) @ (features, gates * units) and h (units,) @ (units, gates * units)
     steps, features = info.input_shape
-    return 2 * steps * GATES[layer.type] * layer.units * (features + layer.units)
+    directions = 2 if layer.bidirectional else 1  # the merge (sum, ave, mul) is element-wise: not counted
+    return directions * 2 * steps * GATES[layer.type] * layer.units * (features + layer.units)
 
 
 def _free(layer, info) -> int:

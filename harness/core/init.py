@@ -97,7 +97,16 @@ def _batch_norm(layer, info, rng):
 
 
 def _recurrent(layer, info, rng):
-    """kernel (D, gH), recurrent_kernel (H, gH), bias (gH,) or (2, 3H) for the GRU; gates g in Keras order."""
+    """One direction: kernel (D, gH), recurrent_kernel (H, gH), bias (gH,) or (2, 3H) for the GRU; gates g in
+    Keras order. Bidirectional: the forward layer's weights, then the backward layer's (Keras' order), each
+    direction drawn on its own."""
+    if not layer.bidirectional:
+        return _one_direction(layer, info, rng)
+    return [(f"{direction}.{name}", array, trainable) for direction in ("forward", "backward")
+            for name, array, trainable in _one_direction(layer, info, rng)]
+
+
+def _one_direction(layer, info, rng):
     gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[layer.type]
     units, width = layer.units, gates * layer.units
     weights = [("kernel", draw(layer.kernel_initializer, (info.input_shape[-1], width), rng), True),

@@ -115,7 +115,9 @@ def _recurrent(layer, shape):
     units, features = layer.units, shape[-1]
     bias = gates * units * (2 if layer.type == "gru" else 1) if layer.use_bias else 0
     params = gates * units * (features + units) + bias
-    return ((shape[0], units) if layer.return_sequences else (units,)), params
+    directions = 2 if layer.bidirectional else 1
+    width = units * (2 if layer.bidirectional and layer.merge_mode == "concat" else 1)
+    return ((shape[0], width) if layer.return_sequences else (width,)), directions * params
 
 
 def _embedding(layer, shape):

@@ -166,12 +166,8 @@ NOT_BUILT = [
     ("optimizer.clipnorm", lambda spec: spec.optimizer.clipnorm is not None),
     ("optimizer.global_clipnorm", lambda spec: spec.optimizer.global_clipnorm is not None),
     ("optimizer.clipvalue", lambda spec: spec.optimizer.clipvalue is not None),
-    ("training.class_weight", lambda spec: spec.training.class_weight is not None),
-    ("training.label_smoothing", lambda spec: spec.training.label_smoothing > 0),
     ("training.precision", lambda spec: spec.training.precision != "float32"),
     ("training.checkpoint_every", lambda spec: spec.training.checkpoint_every > 0),
-    ("model.layers[].bidirectional", lambda spec: any(getattr(layer, "bidirectional", False)
-                                                      for layer in spec.model.layers)),
 ]
 
 
