@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as scipy_stats
 
-from harness.results import stats
+from harness.results import comparison, stats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 RTOL = 1e-12
@@ -230,7 +230,7 @@ def _summary() -> pd.DataFrame:
 
 def test_compare_frameworks_on_fixture():
     summary = _summary()
-    table = stats.compare_frameworks(summary, ["test_accuracy", "final_val_loss"])
+    table = comparison.compare_frameworks(summary, ["test_accuracy", "final_val_loss"], use_paired=False)
     assert list(table.index) == ["test_accuracy", "final_val_loss"]
     for metric in table.index:
         tf, torch = (summary.loc[summary["framework"] == fw, metric] for fw in ("tensorflow", "torch"))
@@ -249,7 +249,7 @@ def test_compare_frameworks_on_fixture():
 def test_compare_frameworks_counts_only_finished_runs_and_takes_margins():
     summary = _summary()
     failed = summary.iloc[[0]].assign(status="failed", test_accuracy=0.99, seed=2)
-    table = stats.compare_frameworks(pd.concat([summary, failed]), ["test_accuracy"], {"test_accuracy": 0.5})
+    table = comparison.compare_frameworks(pd.concat([summary, failed]), ["test_accuracy"], {"test_accuracy": 0.5})
     assert table.loc["test_accuracy", "tensorflow_n"] == 2
     assert table.loc["test_accuracy", "tensorflow_mean"] == pytest.approx(summary["test_accuracy"].iloc[::2].mean())
     assert table.loc["test_accuracy", "margin"] == 0.5
@@ -261,7 +261,7 @@ def test_compare_frameworks_counts_only_finished_runs_and_takes_margins():
 ])
 def test_compare_frameworks_rejects(summary, metrics, match):
     with pytest.raises(ValueError, match=match):
-        stats.compare_frameworks(summary, metrics)
+        comparison.compare_frameworks(summary, metrics)
 
 
 # time_to_target -------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Is one framework's figure the same as the other's? Per-seed results (one value per seed and framework) are
 summarized with t intervals, compared with Welch's t-test (is there a difference at all?) and with two one-sided
 tests, TOST (is the difference inside a stated margin?), and the two answers become one word: equivalent,
-different, or inconclusive with an estimate of how many seeds would settle it. Every distribution comes from
-scipy.stats; nothing here imports a framework.
+different, or inconclusive with an estimate of how many seeds would settle it. This is the unpaired design;
+harness.results.paired has the paired one and harness.results.comparison puts both in one table. Every
+distribution comes from scipy.stats; nothing here imports a framework.
 """
 
 import warnings
@@ -18,7 +19,8 @@ MAX_SEEDS = 1000  # the search for seeds_needed stops here
 _KINDS = [("accuracy", ("accuracy",)), ("r2", ("r2",)), ("error", ("loss", "mae", "mse"))]
 
 
-def _kind(metric: str) -> str:
+def metric_kind(metric: str) -> str:
+    """'accuracy', 'r2' or 'error' by a word in the metric's name; a ValueError listing the words otherwise."""
     name = metric.lower()
     for kind, words in _KINDS:
         if any(word in name for word in words):
@@ -27,7 +29,8 @@ def _kind(metric: str) -> str:
     raise ValueError(f"Invalid metric. Expected a name containing one of: {allowed}. Received: metric={metric!r}")
 
 
-def _finite(values) -> np.ndarray:
+def finite(values) -> np.ndarray:
+    """The finite values of `values`, flattened, as floats."""
     values = np.asarray(values, dtype=float).ravel()
     return values[np.isfinite(values)]
 
@@ -39,7 +42,7 @@ def summarize(values, confidence: float = 0.95) -> dict:
     ci_low, ci_high: the `confidence` t interval of the mean (n - 1 degrees of freedom). One value: std and CI
     NaN. Zero spread: the CI is [mean, mean].
     """
-    values = _finite(values)
+    values = finite(values)
     n = len(values)
     mean = float(values.mean()) if n else np.nan
     if n < 2:
@@ -68,7 +71,7 @@ def welch(a, b) -> dict:
     side: everything but the difference is NaN. Both sides constant (zero spread): the data leave no doubt, so
     p = 1 with t = 0 when the means are equal and p = 0 with t = ±inf when not; df is then NaN (0/0).
     """
-    a, b = _finite(a), _finite(b)
+    a, b = finite(a), finite(b)
     difference = float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
     if len(a) < 2 or len(b) < 2:
         return {"difference": difference, "t": np.nan, "df": np.nan, "p": np.nan}
@@ -79,7 +82,8 @@ def welch(a, b) -> dict:
     return {"difference": difference, "t": float(result.statistic), "df": float(result.df), "p": float(result.pvalue)}
 
 
-def _check(margin: float, alpha: float) -> None:
+def check_margin(margin: float, alpha: float) -> None:
+    """A ValueError naming the argument unless margin is finite and > 0 and alpha is in (0, 0.5)."""
     if not (np.isfinite(margin) and margin > 0):
         raise ValueError(f"Invalid value for argument margin. Expected a finite number > 0. Received: margin={margin}")
     if not 0 < alpha < 0.5:
@@ -94,8 +98,8 @@ def equivalence(a, b, margin: float, alpha: float = 0.05) -> dict:
     the same as that interval lying inside ±margin. Fewer than 2 values a side: NaN, not equivalent. Both sides
     constant: the difference is exact, each p is 0 or 1 and the interval is [difference, difference].
     """
-    _check(margin, alpha)
-    a, b = _finite(a), _finite(b)
+    check_margin(margin, alpha)
+    a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return {"p_lower": np.nan, "p_upper": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                 "equivalent": False}
@@ -119,7 +123,7 @@ def margin_for(metric: str, pooled_mean: float, accuracy_points: float = 1.0, re
     mae, rmse, mse): `relative` times |pooled_mean|, 5 % of the mean over both frameworks by default. R²:
     r2_absolute, 0.01 by default.
     """
-    kind = _kind(metric)
+    kind = metric_kind(metric)
     if kind == "accuracy":
         return accuracy_points / 100.0
     if kind == "r2":
@@ -151,7 +155,7 @@ def _pooled_std(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / dof))
 
 
-def _formatter(margin: float, points: bool):
+def formatter(margin: float, points: bool):
     """Numbers to the decimals that show the margin to 3 significant figures; accuracy as percentage points."""
     scale, unit = (100.0, " points") if points else (1.0, "")
     decimals = max(0, 2 - int(np.floor(np.log10(margin * scale))))
@@ -172,11 +176,11 @@ def verdict(a, b, margin: float, alpha: float = 0.05, metric: str = "") -> dict:
     Returns word, text, difference, ci_low, ci_high, p_welch, p_tost, seeds_needed. With 'accuracy' in
     `metric`, text shows percentage points, else the metric's units.
     """
-    _check(margin, alpha)
-    a, b = _finite(a), _finite(b)
+    check_margin(margin, alpha)
+    a, b = finite(a), finite(b)
     test, tost = welch(a, b), equivalence(a, b, margin, alpha)
     difference, low, high = test["difference"], tost["ci_low"], tost["ci_high"]
-    show, unit = _formatter(margin, "accuracy" in metric.lower())
+    show, unit = formatter(margin, "accuracy" in metric.lower())
     level = f"{100 * (1 - 2 * alpha):g}% CI [{show(low)}, {show(high)}]"
     observed = f"difference {show(difference)}{unit}, {level}"
     needed = None
@@ -199,58 +203,6 @@ def verdict(a, b, margin: float, alpha: float = 0.05, metric: str = "") -> dict:
             "p_welch": test["p"], "p_tost": tost["p"], "seeds_needed": needed}
 
 
-def _default_margin(metric: str, pooled: np.ndarray) -> float:
-    """`margin_for` with the mean over both frameworks; NaN where no relative margin exists (no finite value, a
-    zero or overflowing mean). An unknown metric name still raises."""
-    _kind(metric)
-    try:
-        return margin_for(metric, pooled.mean() if len(pooled) else np.nan)
-    except ValueError:
-        return np.nan
-
-
-def _not_compared(metric: str) -> dict:
-    text = (f"{NOT_COMPARED}: no finite, nonzero mean to set the default margin from; set one with "
-            f"--margin {metric}=VALUE")
-    return {"difference": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_welch": np.nan, "p_tost": np.nan,
-            "margin": np.nan, "word": NOT_COMPARED, "text": text, "seeds_needed": None}
-
-
-def compare_frameworks(summary: pd.DataFrame, metrics: list[str], margins: dict | None = None,
-                       alpha: float = 0.05) -> pd.DataFrame:
-    """One row per metric (index 'metric') comparing the first two frameworks of `summary`, in summary order.
-
-    Only runs with status "ok" count. Columns: per framework {fw}_n, {fw}_mean, {fw}_std, {fw}_ci_low,
-    {fw}_ci_high (95 % t interval), then difference (first minus second), ci_low, ci_high (its (1 - 2 alpha)
-    interval), p_welch, p_tost, margin, word, text, seeds_needed. margins: {metric: absolute margin}; metrics
-    not in it get `margin_for` with the mean over both frameworks, and where that cannot be formed the row
-    says NOT_COMPARED with NaN figures.
-    """
-    frameworks = list(dict.fromkeys(summary["framework"]))[:2]
-    if len(frameworks) < 2:
-        raise ValueError(f"Comparing needs two frameworks in summary. Received: frameworks={frameworks}")
-    missing = [metric for metric in metrics if metric not in summary]
-    if missing:
-        raise ValueError(f"Invalid metrics {missing}. Expected columns of summary: {list(summary.columns)}")
-    finished, margins, rows = summary[summary["status"] == "ok"], margins or {}, []
-    for metric in metrics:
-        a, b = (_finite(pd.to_numeric(finished.loc[finished["framework"] == fw, metric], errors="coerce"))
-                for fw in frameworks)
-        row = {"metric": metric}
-        for fw, values in zip(frameworks, (a, b)):
-            row.update({f"{fw}_{key}": value for key, value in summarize(values).items()})
-        margin = margins[metric] if metric in margins else _default_margin(metric, np.concatenate([a, b]))
-        if not np.isfinite(margin):
-            rows.append({**row, **_not_compared(metric)})
-            continue
-        result = verdict(a, b, margin, alpha, metric)
-        row.update({key: result[key] for key in ("difference", "ci_low", "ci_high", "p_welch", "p_tost")})
-        row.update({"margin": margin, **{key: result[key] for key in ("word", "text", "seeds_needed")}})
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("metric")
-    return frame.astype({"seeds_needed": "Int64"})  # None stays missing (<NA>) instead of turning n into floats
-
-
 def time_to_target(history: pd.DataFrame, metric: str, target: float, split: str = "val") -> pd.DataFrame:
     """Per (framework, seed): the first epoch whose `metric` on `split` reaches `target`, and the training time to it.
 
@@ -258,7 +210,7 @@ def time_to_target(history: pd.DataFrame, metric: str, target: float, split: str
     sum of train epoch_seconds over epochs 1..epoch, so the first epoch's build/tracing time is included). Runs
     that never reach the target get NaN in both.
     """
-    higher = _kind(metric) in ("accuracy", "r2")
+    higher = metric_kind(metric) in ("accuracy", "r2")
     rows = []
     for (framework, seed), run in history.groupby(["framework", "seed"], sort=False):
         curve = run[(run["split"] == split) & (run["metric"] == metric)].sort_values("epoch")
