@@ -57,6 +57,9 @@ def _check_sweep_options(args) -> None:
     if args.no_save_weights:
         raise SpecError("--no-save-weights", "a sweep saves no weights (its points' results are tables); leave the "
                                              "option out")
+    if args.resume:
+        raise SpecError("--resume", "continues one experiment's runs from their checkpoints; a sweep keeps its "
+                                    "finished points on a rerun and redoes the others (leave the option out)")
 
 
 def cmd_run(args) -> int:
@@ -79,7 +82,7 @@ def cmd_run(args) -> int:
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
         optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
         tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large,
-        save_weights=not args.no_save_weights)
+        save_weights=not args.no_save_weights, resume=args.resume)
     if args.mlflow is not None:
         from harness.report.tracking import log_to_mlflow
 

@@ -149,6 +149,9 @@ def _run_parser(commands) -> None:
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     run.add_argument("--retries", type=_integer(0, 100), default=2, help="sweeps: retries of a run whose worker died")
     run.add_argument("--force", action="store_true", help="redo runs already finished in the results folder")
+    run.add_argument("--resume", action="store_true",
+                     help="continue unfinished runs from their checkpoints (written every training.checkpoint_every "
+                          "epochs to OUT/checkpoints/)")
     _allow_large(run)
     run.add_argument("--in-process", action="store_true",
                      help="train in this process instead of one fresh process per run (for debugging)")

@@ -10,6 +10,7 @@ import resource
 import sys
 import traceback
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from harness.core.history import epoch_scalars
 from harness.core.validate import parse_spec
 from harness.jobs import frameworks, train
 from harness.jobs.job import Job
+from harness.jobs.resume import Checkpoints
 
 
 def _peak_rss_mb() -> float:
@@ -55,16 +57,23 @@ def _saver(job: Job, spec, adapter):
     return save
 
 
+def _checkpoints(job: Job, spec) -> Optional[Checkpoints]:
+    if not job.checkpoint_path:
+        return None
+    return Checkpoints(job.checkpoint_path, spec.training.checkpoint_every, job.run_key or "", job.resume,
+                       frameworks.load_module(job.framework, "checkpoint"))
+
+
 def _train(job: Job, spec, adapter, log) -> dict:
     dataset = data.load(job.data_path)
     weights = _load_weights(job.weights_path) if job.weights_path else None
-    finish = _saver(job, spec, adapter)
+    options = dict(log=log, on_finish=_saver(job, spec, adapter), checkpoints=_checkpoints(job, spec))
     if not job.tensorboard_dir:
-        return train.fit(adapter, spec, dataset, job.seed, weights, log=log, on_finish=finish)
+        return train.fit(adapter, spec, dataset, job.seed, weights, **options)
     writer = frameworks.load_module(job.framework, "tensorboard").open_writer(job.tensorboard_dir)
     try:
-        return train.fit(adapter, spec, dataset, job.seed, weights, log=log, on_epoch=lambda row: writer.scalars(
-            row["epoch"], epoch_scalars(row, dataset.target.metric)), on_finish=finish)
+        return train.fit(adapter, spec, dataset, job.seed, weights, on_epoch=lambda row: writer.scalars(
+            row["epoch"], epoch_scalars(row, dataset.target.metric)), **options)
     finally:
         writer.close()
 

@@ -43,6 +43,9 @@ class Job(BaseModel):
     weights_path: Optional[str] = None      # initial weights (.npz), or the framework's own file to export
     tensorboard_dir: Optional[str] = None   # train: the run's TensorBoard staging folder
     weights_dir: Optional[str] = None       # train: where the final weights are staged (own format and .npz)
+    checkpoint_path: Optional[str] = None   # train: the run's checkpoint file (training.checkpoint_every > 0)
+    run_key: Optional[str] = None           # train: the run's store key, which its checkpoint names
+    resume: bool = False                    # train: start from the checkpoint at checkpoint_path
     trace_path: Optional[str] = None        # parity: where the trace goes
     dtype: Optional[str] = None             # parity: float32 or float64
     steps: Optional[int] = None             # parity: steps traced; bench: steps per timed repeat (None: an epoch)

@@ -8,9 +8,10 @@ import math
 import time
 from typing import Callable, Optional
 
-from harness.core import metrics, shapes
+from harness.core import metrics, schedules, shapes, weights_npz
 from harness.core.data import Dataset, batch_size_of, epoch_order
 from harness.core.spec import Spec
+from harness.jobs.resume import Checkpoints
 
 # A run keeps each epoch's batch losses while their count stays within this (100,000 numbers are about 2 MB of
 # run record); a longer run keeps those of its first epochs.
@@ -52,25 +53,33 @@ def build_checked(adapter, model_spec, seed: int):
 
 def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
         log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None,
-        on_finish: Callable[[object], None] = lambda model: None) -> dict:
+        on_finish: Callable[[object], None] = lambda model: None, checkpoints: Optional[Checkpoints] = None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
-    on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds[, batch_losses, val_loss, val_metric]}
-    outside the timed part (TensorBoard, progress). on_finish(model) gets the trained model (the restored best
-    weights where early stopping restores) of a run that did not diverge."""
+    on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds, learning_rate[, batch_losses, val_loss,
+    val_metric]} outside the timed part (TensorBoard, progress); a resumed run replays its checkpoint's rows
+    first. on_finish(model) gets the trained model (the restored best weights where early stopping restores) of a
+    run that did not diverge. checkpoints: where and how often the run saves its state, and whether it resumes."""
     model = build_checked(adapter, spec.model, seed)
     if weights is not None:
         adapter.set_weights(model, weights)
     trainer = adapter.make_trainer(spec, model, dataset.target)
     batch_size = batch_size_of(spec, dataset.n_train)
     stopper = EarlyStopper(spec.training.early_stopping, dataset.target.metric)
+    plateau = schedules.Plateau(spec.optimizer, dataset.target.metric)
+    counters = {"early_stopping": stopper, "plateau": plateau}  # what a checkpoint saves of the loop's own state
     best_weights, epochs, status, kept = None, [], "ok", 0
-    for epoch in range(spec.training.epochs):
+    if checkpoints is not None and checkpoints.resume:
+        epochs, best_weights = _resume(checkpoints, trainer, counters, spec, log, on_epoch)
+        kept = sum(len(row.get("batch_losses", [])) for row in epochs)
+    for epoch in range(len(epochs), spec.training.epochs):
         order = epoch_order(seed, epoch, dataset.n_train)
         x, y = dataset.x_train[order], dataset.y_train[order]
+        learning_rate = _epoch_learning_rate(trainer, spec, epoch)
         start = time.perf_counter()
         loss, metric = trainer.train_epoch(x, y, batch_size)
-        row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start}
+        row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start,
+               "learning_rate": learning_rate}
         kept = _keep_batch_losses(row, trainer.batch_losses, kept)
         if not math.isfinite(loss):
             epochs.append(row)
@@ -84,11 +93,14 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         log(_epoch_line(row, spec.training.epochs, dataset.target.metric))
         on_epoch(row)
         stop = stopper.update(epoch, row)
+        _reduce_on_plateau(plateau, trainer, row, log)
         if stopper.restore and stopper.best_epoch == epoch:
             best_weights = adapter.get_weights(model)
         if stop:
             log(f"early stopping after epoch {epoch + 1} (best epoch {stopper.best_epoch + 1})")
             break
+        if checkpoints is not None and checkpoints.due(epoch + 1, spec.training.epochs):
+            checkpoints.save(trainer, epochs, counters, best_weights)
     _finish(adapter, model, best_weights, status, on_finish)
     return {
         "status": status,
@@ -100,6 +112,31 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         "params": adapter.count_params(model),
         "hyperparameters": trainer.hyperparameters(),
     }
+
+
+def _epoch_learning_rate(trainer, spec: Spec, epoch: int) -> float:
+    """Sets a step: epoch schedule's rate for this epoch; returns the rate of the epoch's first update, read back
+    from the framework's optimizer."""
+    if schedules.per_epoch(spec.optimizer):
+        trainer.set_learning_rate(schedules.rate(spec.optimizer, epoch))
+    return trainer.learning_rate()
+
+
+def _reduce_on_plateau(plateau: schedules.Plateau, trainer, row: dict, log) -> None:
+    """reduce_on_plateau's decision on the finished epoch, applied to the framework's optimizer."""
+    reduced = plateau.update(row[plateau.key], trainer.learning_rate()) if plateau.config else None
+    if reduced is not None:
+        trainer.set_learning_rate(reduced)
+        log(f"epoch {row['epoch']}: {plateau.key} on a plateau, learning rate reduced to {reduced:.6g}")
+
+
+def _resume(checkpoints: Checkpoints, trainer, counters: dict, spec: Spec, log, on_epoch) -> tuple:
+    """The checkpoint's epoch rows (replayed to on_epoch: TensorBoard gets the whole run) and best weights."""
+    canonical = [(shape, "float32") for _, shape in weights_npz.layout(spec.model)]
+    rows, best_weights = checkpoints.restore(trainer, counters, canonical, spec.training.epochs, log)
+    for row in rows:
+        on_epoch(row)
+    return rows, best_weights
 
 
 def _keep_batch_losses(row: dict, losses: list, kept: int) -> int:

@@ -22,13 +22,15 @@ from harness.launch.progress import Progress, live_wanted
 from harness.results import manifest, store, tables
 from harness.results.load import load_results, read_manifest
 from harness.results.tables import Results
+from harness.run import checkpoints as resume_plan
 
 
 def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None,
-               save_weights: bool = False, start: Optional[list] = None):
+               save_weights: bool = False, start: Optional[list] = None, checkpoints: Optional[dict] = None):
     """One worker job per (framework, seed) of the spec, or of `only`, in the spec's (seed, framework) order, with
     the initial weights written once per seed (`start`, the spec's init_weights read once, for every seed; else the
-    seed's matched draw); TensorBoard events and final weights go to staging folders per run."""
+    seed's matched draw); TensorBoard events and final weights go to staging folders per run. checkpoints:
+    {(framework, seed): (run key, checkpoint file, resume from it)} for runs that write checkpoints."""
     only = {(framework, seed) for seed in spec.seeds for framework in spec.frameworks} if only is None else only
     dumped = spec_dump(spec)
     for seed in spec.seeds:
@@ -45,7 +47,15 @@ def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path]
                       data_path=str(work / "data.npz"), weights_path=str(weights_path) if weights_path else None,
                       result_path=str(work / f"{framework}-seed{seed}.json"),
                       tensorboard_dir=str(tensorboard / f".staging-{framework}-seed{seed}") if tensorboard else None,
-                      weights_dir=str(work / f"weights-{framework}-seed{seed}") if save_weights else None)
+                      weights_dir=str(work / f"weights-{framework}-seed{seed}") if save_weights else None,
+                      **_checkpoint_fields((checkpoints or {}).get((framework, seed))))
+
+
+def _checkpoint_fields(planned: Optional[tuple]) -> dict:
+    if planned is None:
+        return {}
+    key, path, resume = planned
+    return {"run_key": key, "checkpoint_path": str(path), "resume": resume}
 
 
 EVENT_FILES = r"events\.out\.tfevents\..+"  # what both frameworks' TensorBoard writers name their files
@@ -157,11 +167,13 @@ def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
 def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
                    optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
                    tensorboard: bool = True, force: bool = False, allow_large: bool = False,
-                   save_weights: bool = True, log: Callable[[str], None] = print):
+                   save_weights: bool = True, resume: bool = False, log: Callable[[str], None] = print):
     """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
     spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults)
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
+    if resume and force:
+        raise SpecError("--resume", "continues unfinished runs, --force redoes every run from epoch 1: pass one")
     threads = threads or os.cpu_count() or 1
     resources.check(spec, allow_large=allow_large)
     dataset = data.prepare(spec)
@@ -179,20 +191,21 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         log(f"note: {note}")
     if len(todo) < len(planned):
         log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
+    checkpoints = resume_plan.plan(spec, out, [run for run in planned if run["key"] in todo], resume, log)
     facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
     write_code(spec, dataset, out / FOLDER, spec.seeds[0], f"the spec {spec.name!r}", force=True,
                copy_data=data_bytes(dataset) <= MAX_DATA_BYTES, weights=start)
-    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process, (tensorboard, save_weights, start),
-                         log)
+    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process,
+                         (tensorboard, save_weights, start, checkpoints), log)
     return rebuild(out), trained
 
 
 def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, options: tuple,
                log) -> list[dict]:
     """Trains the runs in `todo`; options: (write TensorBoard events, save the final weights, the init_weights
-    arrays or None)."""
-    tensorboard, save_weights, start = options
+    arrays or None, the checkpoints plan of harness.run.checkpoints)."""
+    tensorboard, save_weights, start, checkpoints = options
     keys = {(run["framework"], run["seed"]): run["key"] for run in planned}
     runs = [(run["framework"], run["seed"]) for run in planned if run["key"] in todo]
     trained = []
@@ -203,7 +216,7 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
         with folders.work_dir() as work:
             data.save(dataset, work / "data.npz")
             for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs),
-                                  save_weights=save_weights, start=start):
+                                  save_weights=save_weights, start=start, checkpoints=checkpoints):
                 run_id = (job.framework, job.seed)
 
                 def show(line, run_id=run_id, prefix=job.prefix + " "):
@@ -216,6 +229,8 @@ def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process
                     _publish_weights(job.weights_dir, out)
                 record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric}
                 store.save(out, keys[run_id], record)
+                if result["status"] in store.FINISHED:
+                    resume_plan.drop(checkpoints, run_id)
                 trained.append(record)
     finally:
         progress.close()
@@ -228,7 +243,8 @@ def run(spec: Spec, out_dir=None, **options):
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
     never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
     threads, tensorboard, force, allow_large, save_weights (each run's final weights in OUT/weights: the
-    framework's own file and the canonical .npz; default True), log. Returns a `harness.results.tables.Results`
+    framework's own file and the canonical .npz; default True), resume (unfinished runs continue from their
+    checkpoints, written every training.checkpoint_every epochs), log. Returns a `harness.results.tables.Results`
     with the history and summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]
