@@ -53,13 +53,37 @@ def _layer_rows(spec: Spec) -> list[dict]:
     return rows
 
 
+def _split_rows(spec: Spec) -> list[dict]:
+    """data.stratify, for classification only (regression splits are never stratified)."""
+    classification = (spec.loss in ("binary_crossentropy", "categorical_crossentropy") if spec.data.task is None
+                      else spec.data.task == "classification")
+    if not classification:
+        return []
+    harness = ("stratified: each class split in proportion (largest remainder), the same split sizes"
+               if spec.data.stratify is not False else "shuffled, not stratified (data.stratify: false)")
+    return [{"setting": "train/val/test split (data.stratify)",
+             "keras": "fit(validation_split=f): the last f of the arrays, unshuffled, not stratified",
+             "torch": "random_split: shuffled, not stratified (sklearn train_test_split: stratify=None)",
+             "harness": harness}]
+
+
+def _checkpoint_rows(spec: Spec) -> list[dict]:
+    if spec.training.checkpoint_every == 0:
+        return []
+    return [{"setting": "checkpoints (training.checkpoint_every)",
+             "keras": "ModelCheckpoint / BackupAndRestore: weights and optimizer, not the dropout seed generators",
+             "torch": "torch.save(state_dict()): module and optimizer, not the RNG state",
+             "harness": "every variable, slot, counter and RNG state, and the loop's own: a resumed run is "
+                        "bit-identical"}]
+
+
 def table(spec: Spec) -> list[dict]:
     """Rows {setting, keras, torch, harness}: every default that differs between the frameworks for this spec."""
-    return _optimizer_rows(spec) + _layer_rows(spec) + [
+    return _optimizer_rows(spec) + _layer_rows(spec) + _split_rows(spec) + [
         {"setting": "shuffling", "keras": "fit(shuffle=True), TF RNG", "torch": "DataLoader(shuffle=False)",
          "harness": "one numpy permutation per epoch, both"},
         {"setting": "cross-entropy input", "keras": "probabilities (logits path inside for softmax/sigmoid)",
          "torch": "logits", "harness": "logits on both"},
         {"setting": "regularization", "keras": "penalty added to the loss",
          "torch": "none (weight_decay is a coupled L2 on the optimizer)", "harness": "the Keras penalty on both"},
-    ]
+    ] + _checkpoint_rows(spec)
