@@ -151,6 +151,9 @@ def run_sweep(spec: Spec, raw: dict, out_dir=None, *, executor: str = "local", j
     planned, todo = _plan(points, out, force)
     log(f"{spec.name}: {len(points)} points, {len(planned)} runs; {len(planned) - len(todo)} already finished, "
         f"{len(todo)} to run ({executor} executor)")
+    if any(point.spec.training.checkpoint_every for point in points):
+        log("note: training.checkpoint_every: a sweep's points write no checkpoints (a rerun keeps the finished "
+            "points and redoes the others); run one point as an experiment to checkpoint and --resume it")
     with folders.work_dir() as work:
         _execute(_tasks(todo, work, threads), executor, jobs, address, work, out, retries, log)
     history, summary = _tables(planned, out)
