@@ -8,7 +8,7 @@ regularization losses, then one `apply_gradients`.
 import numpy as np
 import tensorflow as tf
 
-from models_tf.losses import loss_arguments
+from models_tf.losses import loss_arguments, sample_weights
 from models_tf.model import precision
 from models_tf.optimizers import keras_exact_arguments
 
@@ -29,9 +29,9 @@ class ParityTrainer:
         # `trainable` (which canonical weights train) is not needed here: Keras' trainable_variables are exactly
         # those weights, in get_weights() order, so the tape's gradients already are the canonical ones. It is
         # taken so that both adapters' trainers have one signature (torch has to pick them out of its parameters).
-        self.model = model
+        self.model, self.target = model, target
         optimizer_class, kwargs = keras_exact_arguments(spec.optimizer)
-        loss_class, loss_kwargs = loss_arguments(spec.loss, target)
+        loss_class, loss_kwargs = loss_arguments(spec, target)
         with precision(dtype):
             self.optimizer = optimizer_class(**kwargs)
             self.loss = loss_class(**loss_kwargs)
@@ -50,7 +50,7 @@ class ParityTrainer:
         """One update. Returns the pre-update loss (penalty included) and the gradients, canonical layout."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss = self.loss(y, self._forward(x, masks))
+            loss = self.loss(y, self._forward(x, masks), sample_weight=sample_weights(self.target, y))
             for penalty in self.model.losses:
                 loss = loss + penalty
         gradients = tape.gradient(loss, variables)

@@ -10,7 +10,7 @@ import math
 import keras
 import numpy as np
 
-from models_tf.losses import loss_arguments
+from models_tf.losses import class_weight, loss_arguments
 from models_tf.optimizers import optimizer_arguments
 
 
@@ -51,7 +51,7 @@ class Trainer:
         self.model, self.target = model, target
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
-        loss_class, self.loss_kwargs = loss_arguments(spec.loss, target)
+        loss_class, self.loss_kwargs = loss_arguments(spec, target)
         self.eval_batch_size = spec.training.eval_batch_size
         self.batch_losses = []  # the last epoch's batch losses
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.
@@ -72,7 +72,8 @@ class Trainer:
         tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
         recorder = _BatchLosses(tracker, per_batch=self.compile_arguments["steps_per_execution"] == 1)
         history = self.model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
-                                 callbacks=[recorder], validation_split=0.0, class_weight=None, sample_weight=None)
+                                 callbacks=[recorder], validation_split=0.0,
+                                 class_weight=class_weight(self.target), sample_weight=None)
         metric = float(history.history["metric"][-1])
         if recorder.losses and not math.isfinite(recorder.losses[-1]):
             self.batch_losses = recorder.losses
@@ -105,7 +106,8 @@ class Trainer:
         loss = self.model.loss.get_config()
         layers = [{"class": type(layer).__name__, **_layer_config(layer)} for layer in self.model.layers]
         return {"optimizer": {"class": type(self.model.optimizer).__name__, **_plain(optimizer)},
-                "loss": {"class": type(self.model.loss).__name__, **_plain(loss)},
+                "loss": {"class": type(self.model.loss).__name__, **_plain(loss),
+                         "class_weight": class_weight(self.target)},
                 "layers": layers, "framework": {"compile": self.compile_arguments}}
 
 

@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import torch
 
-from models_torch.losses import loss_arguments
+from models_torch.losses import loss_arguments, sample_weights
 from models_torch.model import get_weights
 from models_torch.optimizers import keras_exact_arguments
 
@@ -35,10 +35,10 @@ def _canonical_gradients(model, trainable: list[bool]) -> list[np.ndarray]:
 
 class ParityTrainer:
     def __init__(self, spec, model, target, dtype: str, trainable: list[bool]):
-        self.model, self.trainable = model, trainable
+        self.model, self.trainable, self.target = model, trainable, target
         optimizer_class, kwargs = keras_exact_arguments(spec.optimizer)
         self.optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], **kwargs)
-        self.loss_fn, self.on_logits, _ = loss_arguments(spec.loss, target)
+        self.loss_fn, self.on_logits, _ = loss_arguments(spec, target)
 
     def step(self, x: np.ndarray, y: np.ndarray, masks: dict) -> tuple[float, list[np.ndarray]]:
         """One update. Returns the pre-update loss (penalty included) and the gradients, canonical layout."""
@@ -46,7 +46,8 @@ class ParityTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         shared = {index: torch.from_numpy(mask) for index, mask in masks.items()}
         raw = self.model(torch.from_numpy(x), logits=self.on_logits, masks=shared)
-        loss = self.loss_fn(raw, torch.from_numpy(y)) + self.model.penalty()
+        labels = torch.from_numpy(y)
+        loss = self.loss_fn(raw, labels, sample_weights(self.target, labels)) + self.model.penalty()
         loss.backward()
         gradients = _canonical_gradients(self.model, self.trainable)
         self.optimizer.step()

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from models_torch.losses import loss_arguments
+from models_torch.losses import loss_arguments, sample_weights
 from models_torch.optimizers import optimizer_arguments
 
 
@@ -42,7 +42,7 @@ class Trainer:
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
-        self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec.loss, target)
+        self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec, target)
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
         self.batch_losses = []  # the last epoch's batch losses
@@ -64,7 +64,7 @@ class Trainer:
             xb, yb = x_all[start:start + batch_size], y_all[start:start + batch_size]
             self.optimizer.zero_grad(set_to_none=True)
             raw, output = self._outputs(xb)
-            loss = self.loss_fn(raw, yb) + self.model.penalty()
+            loss = self.loss_fn(raw, yb, sample_weights(self.target, yb)) + self.model.penalty()
             loss.backward()
             self.optimizer.step()
             batch_loss = loss.item()
@@ -110,7 +110,7 @@ class Trainer:
         return {
             "optimizer": {"class": type(self.optimizer).__name__, **{k: _plain(v) for k, v in group.items()}},
             "loss": {"class": f"{loss_function.__module__}.{loss_function.__name__}",
-                     "function": self.loss_description, "reduction": "mean", "label_smoothing": 0.0},
+                     "function": self.loss_description, **self.loss_fn.settings(self.target)},
             "layers": [repr(block).replace("\n", " ") for block in self.model.blocks],
             "framework": {"dropout_rates": dropout, "regularized_tensors": len(self.model.penalties)},
         }

@@ -4,13 +4,13 @@ The arrays are made once per experiment (fixed data seed), saved to one .npz fil
 so the two frameworks train on the very same bytes.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from harness.core import data_files, shapes, timeseries
+from harness.core import class_weights, data_files, shapes, timeseries
 from harness.core.datasets import load_raw
 from harness.core.errors import SpecError
 from harness.core.spec import Spec
@@ -25,6 +25,7 @@ class Target:
     metric: str           # "accuracy" | "mae": the metric tracked per epoch
     accuracy: Optional[str]  # "sparse_categorical" | "categorical" | "binary" | None
     units: int
+    class_weights: Optional[tuple] = None  # one per class index (harness.core.class_weights), or None
 
 
 @dataclass
@@ -215,6 +216,7 @@ def prepare(spec: Spec) -> Dataset:
     ys = [np.asarray(a) for a in (y_train, y_val, y_test)]
     classes = _class_count(ys, target, data.dataset)
     ys = [_encode(a, target, data.dataset, classes) for a in ys]
+    target = replace(target, class_weights=class_weights.class_weights(spec.training.class_weight, target, ys[0]))
     if data.standardize:
         mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
         std[std == 0] = 1.0

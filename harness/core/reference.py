@@ -63,30 +63,31 @@ ACTIVATIONS = {
 
 
 # ----------------------------------------------------------------------------------------------- losses
-# name -> (takes logits, fn(prediction, target) -> (loss, dloss/dprediction)). prediction and target (..., K);
-# Keras reduces the last axis per sample, then averages the rest ("sum_over_batch_size").
+# name -> (takes logits, fn(prediction, target) -> (per-sample losses (N,), d mean loss / d prediction)).
+# prediction and target (..., K); Keras reduces the last axis per sample, then averages the rest
+# ("sum_over_batch_size"; with class weights sum(w * loss) / N).
 
 def _mse(prediction, target):
     error = prediction - target
-    return np.square(error).mean(axis=-1).mean(), 2 * error / error.size
+    return np.square(error).mean(axis=-1), 2 * error / error.size
 
 
 def _mae(prediction, target):
     error = prediction - target
-    return np.abs(error).mean(axis=-1).mean(), np.sign(error) / error.size  # |x|'(0) = 0, as TensorFlow
+    return np.abs(error).mean(axis=-1), np.sign(error) / error.size  # |x|'(0) = 0, as TensorFlow
 
 
 def _binary_crossentropy(logits, target):
     """tf.nn.sigmoid_cross_entropy_with_logits: max(z, 0) - z y + log(1 + exp(-|z|))."""
     values = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
-    return values.mean(axis=-1).mean(), (expit(logits) - target) / logits.size
+    return values.mean(axis=-1), (expit(logits) - target) / logits.size
 
 
 def _categorical_crossentropy(logits, target):
     """tf.nn.softmax_cross_entropy_with_logits; target rows are distributions (one-hot), so the gradient is p - y."""
     log_softmax = _log_softmax(logits)
     values = -(target * log_softmax).sum(axis=-1)
-    return values.mean(), (np.exp(log_softmax) - target) / values.size
+    return values, (np.exp(log_softmax) - target) / values.size
 
 
 LOSSES = {
@@ -123,11 +124,13 @@ class Reference:
     weights: per dense layer its kernel (in, units) and, with use_bias, its bias (units,), in layer order.
     """
 
-    def __init__(self, spec, weights: list[np.ndarray], dtype=np.float32):
+    def __init__(self, spec, weights: list[np.ndarray], dtype=np.float32, class_weights=None):
         ok, reason = supports(spec)
         if not ok:
             raise ValueError(f"The reference cannot run this spec: {reason}")
         self.spec, self.dtype = spec, np.dtype(dtype)
+        # Keras makes sample weights in floatx (float32), then casts them to the loss' dtype
+        self.class_weights = None if class_weights is None else np.float32(class_weights).astype(self.dtype)
         self._layers = spec.model.layers
         expected, self._regularizers = self._weight_layout(spec.model)
         received = [tuple(np.shape(w)) for w in weights]
@@ -209,6 +212,22 @@ class Reference:
             raise ValueError(f"Labels of shape {y.shape} do not fit predictions of shape {like.shape}")
         return y.astype(self.dtype).reshape(like.shape)
 
+    def _smoothed(self, target):
+        """training.label_smoothing as Keras applies it, python floats in the tensors' dtype: y (1 - s) + s / K
+        (binary: y (1 - s) + 0.5 s)."""
+        s, kind = self.spec.training.label_smoothing, self.dtype.type
+        if not s:
+            return target
+        share = kind(0.5 * s) if self.spec.loss == "binary_crossentropy" else kind(s) / kind(target.shape[-1])
+        return target * kind(1.0 - s) + share
+
+    def _labels(self, y):
+        """Class indices as Keras' class_weight reads them: integers, one-hot argmax, a binary label rounded."""
+        y = np.asarray(y)
+        if np.issubdtype(y.dtype, np.integer):
+            return y.reshape(-1)
+        return np.round(y).astype(np.int64).reshape(-1) if y.shape[-1] == 1 else y.argmax(-1)
+
     def _backward(self, records, grad, from_logits):
         """Chain rule from the last layer back: grad is dL/d(output), or dL/dz of the last layer (from_logits)."""
         grads, layer_weights = [], list(self._layer_weights())
@@ -240,7 +259,11 @@ class Reference:
         records = self._run(x, masks, training=True)
         from_logits, loss_fn = LOSSES[self.spec.loss]
         _, z, out, _ = records[-1]
-        loss, grad = loss_fn(z if from_logits else out, self._target(y, out))
+        values, grad = loss_fn(z if from_logits else out, self._smoothed(self._target(y, out)))
+        loss = values.mean()
+        if self.class_weights is not None:  # sum(w * loss) / N, Keras' sum_over_batch_size with sample weights
+            weights = self.class_weights[self._labels(y)]
+            loss, grad = (values * weights).sum() / len(values), grad * weights.reshape(-1, *[1] * (grad.ndim - 1))
         grads = self._backward(records, grad, from_logits)
         for index, (w, regularizer) in enumerate(zip(self._weights, self._regularizers)):
             if regularizer is not None:

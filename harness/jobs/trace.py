@@ -112,7 +112,8 @@ def reference_trace(spec: Spec, dataset: data.Dataset, weights: list, steps: int
     from harness.core.reference import Reference
 
     trainable = [keep for _, _, keep in init.canonical_weights(spec.model, seed)]
-    reference = Reference(spec, [w.astype(dtype) for w in weights], dtype=np.dtype(dtype).type)
+    reference = Reference(spec, [w.astype(dtype) for w in weights], dtype=np.dtype(dtype).type,
+                          class_weights=dataset.target.class_weights)
     trace = Trace(forward=reference.forward(dataset.x_train[:PROBE_SAMPLES]))
     for x, y, masks in batches(spec, dataset, steps, seed):
         ordered = [masks[index] for index in sorted(masks)]  # the reference takes them in layer order
