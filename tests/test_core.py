@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.core import data, init, shapes
+from harness.core import data, init, shapes, splits
 from harness.core.validate import parse_spec
 
 
@@ -133,3 +133,78 @@ def test_gradient_descent_variants_map_to_batch_sizes(batch_size, expected):
     spec = make_spec([dense(3, "softmax")], training={"batch_size": batch_size},
                      data={"validation_split": 0.2, "test_split": 0.2})
     assert data.batch_size_of(spec, 96) == expected
+
+
+# stratified splits ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("counts, held, expected", [
+    ([50, 50, 50], 30, [10, 10, 10]),
+    ([5, 3, 2], 5, [3, 1, 1]),   # quotas 2.5, 1.5, 1: the tied remainders go to the lower class
+    ([1, 99], 10, [0, 10]),      # quotas 0.1, 9.9: the single sample stays in
+    ([1, 1, 1], 2, [1, 1, 0]),   # a split smaller than the class count cannot hold every class
+    ([7, 3], 0, [0, 0]),
+    ([7, 3], 10, [7, 3]),
+])
+def test_stratified_shares_are_largest_remainder(counts, held, expected):
+    assert splits.shares(np.array(counts), held).tolist() == expected
+
+
+LABELS = np.repeat([0, 1, 2], [60, 30, 10])  # 100 samples, proportions 6 : 3 : 1
+
+
+@pytest.mark.parametrize("y", [LABELS, LABELS.reshape(-1, 1), np.eye(3)[LABELS], (LABELS == 0).astype(np.float32)],
+                         ids=["indices", "column", "one-hot", "binary"])
+def test_stratified_split_keeps_sizes_and_proportions(y):
+    x = np.arange(100)
+    kept, y_kept, out, y_out = splits.split(x, y, 0.2, np.random.default_rng(3), stratify=True)
+    plain = splits.split(x, y, 0.2, np.random.default_rng(3), stratify=False)
+    assert (len(kept), len(out)) == (len(plain[0]), len(plain[2])) == (80, 20)
+    assert sorted(np.concatenate([kept, out]).tolist()) == list(range(100))  # a partition of the samples
+    counts = np.bincount(splits.class_of(y).astype(np.int64))  # 60/30/10, or 40/60 for binary
+    classes = len(counts)
+    assert splits.class_counts({"out": y_out}, classes)["out"] == splits.shares(counts, 20).tolist()
+    assert np.array_equal(out, splits.split(x, y, 0.2, np.random.default_rng(3), stratify=True)[2])
+    assert np.array_equal(splits.class_of(y)[out], splits.class_of(y_out))
+    same = splits.split(x, LABELS, 0.2, np.random.default_rng(3), stratify=True)[2]
+    assert np.array_equal(out, same) or classes == 2  # one-hot rows split exactly as their class indices
+
+
+@pytest.mark.parametrize("stratify, val, test", [(None, [4, 4, 4], [10, 10, 10]), (False, [4, 5, 3], [10, 9, 11])])
+def test_iris_splits_by_class(stratify, val, test):
+    prepared = data.prepare(make_spec([dense(3, "softmax")], data={"stratify": stratify}))
+    counts = data.split_class_counts(prepared)
+    assert (counts["val"], counts["test"], sum(counts["train"])) == (val, test, 108)
+
+
+def test_a_given_test_set_is_kept_and_only_validation_is_stratified():
+    spec = make_spec([dense(10, "softmax")], (40,), dataset="mnist1d")
+    stratified, plain = (data.prepare(spec.model_copy(update={"data": spec.data.model_copy(update={"stratify": s})}))
+                         for s in (None, False))
+    assert np.array_equal(stratified.y_test, plain.y_test)
+    assert data.split_class_counts(stratified)["val"] == [40, 40, 41, 40, 39, 40, 40, 40, 40, 40]  # 400 of 4000
+
+
+def test_a_class_too_small_for_every_split_is_noted(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(20, 2)), y=np.repeat([0, 1], [18, 2]))
+    spec = make_spec([dense(2, "softmax")], (2,), dataset="npz", data={"path": str(tmp_path / "d.npz")})
+    prepared = data.prepare(spec)
+    assert data.split_class_counts(prepared) == {"train": [12, 2], "val": [2, 0], "test": [4, 0]}
+    assert [note for note in data.notes(spec, prepared) if note.startswith("stratify")] == [
+        f"stratify: the {name} split ({n} samples) has no sample of class(es) 1, too few for a share of every "
+        f"split; the split keeps the class proportions as far as it can" for name, n in (("val", 2), ("test", 4))]
+
+
+@pytest.mark.parametrize("loss, layers, dataset, stratify, harness", [
+    ("categorical_crossentropy", [dense(3, "softmax")], "iris", None, "stratified: each class split in proportion"),
+    ("categorical_crossentropy", [dense(3, "softmax")], "iris", False, "shuffled, not stratified"),
+    ("mse", [dense(1)], "diabetes", None, None),
+])
+def test_defaults_diff_names_the_split(loss, layers, dataset, stratify, harness):
+    from harness.core import defaults
+
+    spec = make_spec(layers, (4,) if dataset == "iris" else (10,), dataset=dataset, loss=loss,
+                     data={"stratify": stratify})
+    rows = [row for row in defaults.table(spec) if row["setting"].startswith("train/val/test split")]
+    assert [row["harness"].startswith(harness) for row in rows] == ([True] if harness else [])
+    assert all("unshuffled" in row["keras"] and "random_split" in row["torch"] for row in rows)

@@ -221,3 +221,45 @@ def test_import_loads_no_framework():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "[]"
+
+
+# class counts per split ----------------------------------------------------------------------------------------
+
+def test_class_counts_are_rendered_and_checked(tmp_path):
+    from harness.core.errors import SpecError
+    from harness.report.html import render_html
+    from harness.results.load import load_results
+
+    out = _copy_fixture(tmp_path)
+    manifest = {**_manifest(), "class_counts": {"train": [36, 36, 36], "val": [4, 4, 4], "test": [10, 10, 10]}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    text = render_markdown(out)
+    assert "## Class counts per split" in text and "| all     |     108 |    12 |     30 |" in text
+    page = render_html(out, images={"loss_curves.png": b"", "accuracy_curves.png": b""})
+    assert "<h2>Class counts per split</h2>" in page
+    assert "<tr><td>all</td><td>108</td><td>12</td><td>30</td></tr>" in page
+    assert "Class counts" not in render_markdown(FIXTURE)  # a manifest written before the counts: no section
+    (out / "manifest.json").write_text(json.dumps({**manifest, "class_counts": {"train": [-1]}}))
+    with pytest.raises(SpecError, match="class_counts.train.0"):
+        load_results(out)
+
+
+def test_harness_run_records_stratified_class_counts_and_pairs_seeds(tmp_path):
+    """harness run on iris (stratified by default): the counts in the manifest and both reports, the paired
+    verdict for init: matched, and the defaults-diff row."""
+    import harness
+    from harness.core.validate import parse_spec
+
+    raw = {"name": "strat", "data": {"dataset": "iris", "validation_split": 0.2},
+           "model": {"input_shape": [4], "layers": [{"type": "dense", "units": 3, "activation": "softmax"}]},
+           "loss": "categorical_crossentropy", "optimizer": {"type": "sgd", "learning_rate": 0.1},
+           "training": {"epochs": 2, "batch_size": 16}, "seeds": [0, 1]}
+    results = harness.run(parse_spec(raw), tmp_path / "run", in_process=True, tensorboard=False,
+                          save_weights=False, threads=1, log=lambda line: None)
+    assert results.manifest["class_counts"] == {"train": [32, 32, 32], "val": [8, 8, 8], "test": [10, 10, 10]}
+    assert "stratified by class" in results.manifest["matched"]["data"]
+    assert any(row["setting"] == "train/val/test split (data.stratify)" for row in results.manifest["defaults_diff"])
+    text = (tmp_path / "run" / "report.md").read_text()
+    assert "| all     |      96 |    24 |     30 |" in text
+    assert "The verdict is the paired one" in text and "2 pairs" in text
+    assert "<h2>Class counts per split</h2>" in (tmp_path / "run" / "report.html").read_text()

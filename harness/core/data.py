@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from harness.core import class_weights, data_files, shapes, timeseries
+from harness.core import class_weights, data_files, shapes, splits, timeseries
 from harness.core.datasets import load_raw
 from harness.core.errors import SpecError
 from harness.core.spec import Spec
@@ -49,22 +49,14 @@ class Dataset:
 
 # ---------------------------------------------------------------------------------------------- splitting
 
-def held_out(n: int, fraction: float) -> int:
-    """How many of n samples a split fraction holds out."""
-    return int(round(n * fraction))
-
-
-def _split(x, y, fraction: float, rng: np.random.Generator):
-    """Shuffles once, then holds out the last `fraction` of the samples."""
-    order = rng.permutation(len(x))
-    held = held_out(len(x), fraction)
-    keep, out = order[:len(x) - held], order[len(x) - held:]
-    return x[keep], y[keep], x[out], y[out]
+def stratified(spec: Spec, task: str) -> bool:
+    """Whether the splits keep the class proportions: data.stratify, by default on for classification."""
+    return task == "classification" and spec.data.stratify is not False
 
 
 def _check_split(field: str, fraction: float, n: int, what: str, optional: bool = False) -> None:
     """Every split the spec names gets at least one sample, and so does the training part it leaves."""
-    held = held_out(n, fraction)
+    held = splits.held_out(n, fraction)
     if held == 0 and (fraction > 0 or not optional):
         hint = f" (use at least {1 / n:.3g})" if n > 1 else ""
         raise SpecError(field, f"must hold out at least one {what} sample{', or be 0 for none' if optional else ''}; "
@@ -207,9 +199,9 @@ def prepare(spec: Spec) -> Dataset:
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
         _check_split("data.test_split", data.test_split, len(x), "test")
-        x, y, x_test, y_test = _split(x, y, data.test_split, rng)
+        x, y, x_test, y_test = splits.split(x, y, data.test_split, rng, stratified(spec, task))
     _check_split("data.validation_split", data.validation_split, len(x), "validation", optional=True)
-    x_train, y_train, x_val, y_val = _split(x, y, data.validation_split, rng)
+    x_train, y_train, x_val, y_val = splits.split(x, y, data.validation_split, rng, stratified(spec, task))
     target = _target(spec, task, raw.y)
     xs = [_reshape(np.asarray(a, np.float64), spec.model.input_shape, data.dataset) for a in (x_train, x_val, x_test)]
     _check_token_ids(spec, xs, data.dataset)
@@ -231,6 +223,24 @@ def prepare(spec: Spec) -> Dataset:
     return dataset
 
 
+def split_class_counts(dataset: Dataset) -> Optional[dict[str, list[int]]]:
+    """{train, val, test: samples per class index} of a classification dataset; None for regression."""
+    if dataset.target.task != "classification":
+        return None
+    classes = 2 if dataset.target.accuracy == "binary" else dataset.target.units
+    return splits.class_counts({"train": dataset.y_train, "val": dataset.y_val, "test": dataset.y_test}, classes)
+
+
+def _stratify_notes(spec: Spec, dataset: Dataset) -> list[str]:
+    counts = split_class_counts(dataset)
+    if not (counts and stratified(spec, dataset.target.task)):
+        return []
+    made = {name: c for name, c in counts.items() if not (name == "test" and dataset.given_test)}
+    return [f"stratify: the {name} split ({sum(made[name])} samples) has no sample of class(es) "
+            f"{', '.join(map(str, classes))}, too few for a share of every split; the split keeps the class "
+            f"proportions as far as it can" for name, classes in splits.missing_classes(made).items()]
+
+
 def notes(spec: Spec, dataset: Dataset) -> list[str]:
     """Plain sentences on what the harness made of a legitimate but unusual spec, for the log and the manifest."""
     found = []
@@ -243,7 +253,7 @@ def notes(spec: Spec, dataset: Dataset) -> list[str]:
     if dataset.given_test and "test_split" in spec.data.model_fields_set:
         found.append(f"test_split {spec.data.test_split} is not used: dataset {spec.data.dataset!r} comes with its "
                      f"own test set of {len(dataset.x_test)} samples")
-    return found
+    return found + _stratify_notes(spec, dataset)
 
 
 def save(dataset: Dataset, path: Path) -> None:

@@ -164,6 +164,16 @@ def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) ->
     return parts
 
 
+def _class_counts(manifest: dict) -> list[str]:
+    from harness.results.analysis import class_count_table
+
+    table = class_count_table(manifest)
+    if table.empty:
+        return []
+    return ["<h2>Class counts per split</h2>", "<p class=\"note\">Samples of each class in the training, validation "
+            "and test splits, the same for both frameworks.</p>", _table(table, "numbers")]
+
+
 def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
     """report.html's text: one page with no external resource (PNGs as data: URIs, inline CSS, no script), the
     same sections as report.md.
@@ -189,6 +199,7 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
         *[_figure(name, images[name]) for name in names],
         *code,
         "<h2>What was matched</h2>", *_items(manifest.get("matched", {})),
+        *_class_counts(manifest),
         "<h2>Known differences</h2>",
         "<ul>", *[f"<li>{escape(note)}</li>" for note in manifest.get("known_differences", [])], "</ul>",
         *_defaults_diff(manifest),

@@ -77,6 +77,17 @@ def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) ->
     return lines
 
 
+def _class_counts(manifest: dict) -> list[str]:
+    from harness.results.analysis import class_count_table
+
+    table = class_count_table(manifest)
+    if table.empty:
+        return []
+    return ["## Class counts per split", "",
+            "Samples of each class in the training, validation and test splits, the same for both frameworks.", "",
+            table.to_markdown(index=False, colalign=("left",) + ("right",) * (len(table.columns) - 1)), ""]
+
+
 def _defaults_diff(manifest: dict) -> list[str]:
     rows = manifest.get("defaults_diff")
     if not rows:
@@ -110,6 +121,7 @@ def render_markdown(source) -> str:
         *[f"{plot}\n" for plot in plots_md],
         *code_markdown(loaded.out_dir),
         "## What was matched", "", *_bullets(manifest.get("matched", {})), "",
+        *_class_counts(manifest),
         "## Known differences", "", *[f"- {note}" for note in manifest.get("known_differences", [])], "",
         *_defaults_diff(manifest),
         *_hyperparameters(manifest),

@@ -97,3 +97,16 @@ def target_table(history: pd.DataFrame, manifest: dict) -> tuple[pd.DataFrame, s
                      "epochs (mean)": f"{done['epoch'].mean():.3g}" if len(done) else "—",
                      "seconds (mean)": f"{done['seconds'].mean():.3g}" if len(done) else "—"})
     return pd.DataFrame(rows), f"Target: {target['split']} {metric} reaching {target['value']:g}."
+
+
+def class_count_table(manifest: dict) -> pd.DataFrame:
+    """One row per class: its samples in each split (the manifest's class_counts); empty for regression and for
+    manifests written before the counts were recorded."""
+    counts = manifest.get("class_counts") or {}
+    if not counts:
+        return pd.DataFrame()
+    table = pd.DataFrame({split: pd.Series(values, dtype=float) for split, values in counts.items()})
+    table = table.fillna(0).astype(int)  # a split with fewer entries has none of the last classes
+    table.insert(0, "class", [str(index) for index in range(len(table))])
+    total = {"class": "all", **{split: int(table[split].sum()) for split in counts}}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)

@@ -3,9 +3,9 @@
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.core import guard
 from harness.core.errors import SpecError
@@ -54,6 +54,7 @@ class _Manifest(_Open):
     analysis: Optional[Analysis] = None
     frameworks: dict[str, _FrameworkFacts] = {}
     weights: list[dict[str, Any]] = []  # saved weights per run: framework, seed, file, canonical (relative paths)
+    class_counts: dict[Literal["train", "val", "test"], list[Annotated[int, Field(ge=0)]]] = {}  # per class
 
 
 _JSON_KINDS = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "true or false",

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from harness.core import defaults, folders
-from harness.core.data import Dataset
+from harness.core.data import Dataset, split_class_counts, stratified
 from harness.core.spec import Spec
 
 
@@ -69,8 +69,8 @@ def known_differences(spec: Spec) -> list[str]:
 
 def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int, in_process: bool) -> dict:
     return {
-        "data": "one split (data seed {}), standardized with training-split statistics, the same arrays for both"
-                .format(spec.data.seed),
+        "data": "one split (data seed {}{}), standardized with training-split statistics, the same arrays for both"
+                .format(spec.data.seed, ", stratified by class" if stratified(spec, dataset.target.task) else ""),
         "initial_weights": (f"loaded from {spec.init_weights} into both models, for every seed" if spec.init_weights
                             else "one numpy draw per run seed (Keras distributions), loaded into both models"
                             if spec.init == "matched" else "native: each framework's own initializers"),
@@ -105,6 +105,7 @@ def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threa
         "matched": matched_settings(spec, dataset, batch_size, threads, in_process),
         "known_differences": known_differences(spec),
         "defaults_diff": defaults.table(spec),
+        **({"class_counts": counts} if (counts := split_class_counts(dataset)) else {}),
         "analysis": spec.analysis.model_dump(mode="json"),
         "frameworks": framework_facts(runs),
         "spec": spec.model_dump(mode="json"),
