@@ -333,7 +333,8 @@ def test_nan_and_inf_figures_render_as_dashes(pristine, tmp_path, capsys):
     assert re.search(r"^\| test loss +\| +— +\| +— +\|$", text, re.MULTILINE)
     statistics = text.split("## Statistics over seeds")[1].split("## Curves")[0]
     assert "| test_loss" not in statistics  # nothing finite to compare
-    assert re.search(r"^\| final_val_loss +\| 0 \[0, 0\] +\| 0 \[0, 0\] +\| — +\| — +\| — +\| not compared: no "
+    assert re.search(r"^\| final_val_loss +\| 0 \[0, 0\] +\| 0 \[0, 0\] +\| — +\| — +\| +2 \| — +\| — +\| — / — +\| "
+                     r"— +\| not compared: no "
                      r"finite, nonzero mean", statistics, re.MULTILINE), statistics
 
 

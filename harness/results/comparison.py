@@ -76,8 +76,9 @@ def compare_frameworks(summary: pd.DataFrame, metrics: list[str], margins: dict 
             row.update({f"{fw}_{key}": value for key, value in stats.summarize(values).items()})
         pooled = stats.finite(np.concatenate([a.to_numpy(), b.to_numpy()]))
         margin = margins[metric] if metric in margins else _default_margin(metric, pooled)
+        seeds = a.index.intersection(b.index, sort=False)
         compared = (_compared(a, b, margin, alpha, metric, use_paired) if np.isfinite(margin)
-                    else _not_compared(metric))
+                    else {**_not_compared(metric), "pairs": len(paired.pair(a[seeds], b[seeds])[0])})
         rows.append({**row, **compared})
     frame = pd.DataFrame(rows).set_index("metric")
     # None stays missing (<NA>) instead of turning the counts into floats
