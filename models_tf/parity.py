@@ -18,7 +18,7 @@ def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
     outputs, h = [], tf.convert_to_tensor(x)
     for layer in model.layers:
         h = layer(h, training=False)
-        outputs.append(np.asarray(h))
+        outputs.append(np.asarray(tf.cast(h, tf.float32) if h.dtype == tf.bfloat16 else h))
     return outputs
 
 
@@ -54,8 +54,12 @@ class ParityTrainer:
             for penalty in self.model.losses:
                 loss = loss + penalty
         gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.optimizer.apply_gradients(zip(gradients, variables))  # clips, then updates, at the schedule's rate
         return float(loss), [np.asarray(g) for g in gradients]
+
+    def set_learning_rate(self, rate: float) -> None:
+        """The rate of the next updates (a step: epoch schedule, reduce_on_plateau)."""
+        self.optimizer.learning_rate = rate
 
 
 def make_parity_trainer(spec, model, target, dtype: str, trainable: list[bool]) -> ParityTrainer:

@@ -85,6 +85,14 @@ class Trainer:
         sizes = [min(batch_size, len(x) - start) for start in range(0, len(x), batch_size)]
         return sum(size * value for size, value in zip(sizes, recorder.losses)) / len(x), metric
 
+    def learning_rate(self) -> float:
+        """The rate the next update applies, read back from the optimizer (a schedule's value at its iterations)."""
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Assigns the optimizer's rate variable (a step: epoch schedule, reduce_on_plateau)."""
+        self.model.optimizer.learning_rate = rate
+
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         logs = self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
         return float(logs["loss"]), float(logs["metric"])

@@ -255,6 +255,7 @@ def optimizer_arguments(optimizer_spec, native: bool = False):
     optimizer_class, kwargs = registry.get(OPTIMIZERS, optimizer_spec.type, "optimizer")(optimizer_spec)
     if native:
         stated = {_TORCH_NAMES.get(field, field) for field in optimizer_spec.model_fields_set}
+        stated |= {"lr"} if optimizer_spec.schedule is not None else set()  # a schedule's rate is stated
         kwargs = {name: value for name, value in kwargs.items() if name in stated}
     return optimizer_class, kwargs
 

@@ -6,6 +6,8 @@ import copy
 import numpy as np
 import torch
 
+from harness.core import schedules
+from models_torch.clipping import clip_gradients
 from models_torch.losses import loss_arguments, sample_weights
 from models_torch.model import get_weights
 from models_torch.optimizers import keras_exact_arguments
@@ -17,7 +19,7 @@ def layer_outputs(model, x: np.ndarray) -> list[np.ndarray]:
     outputs = []
     with torch.no_grad():
         model(torch.from_numpy(x), outputs=outputs)
-    return [output.numpy() for output in outputs]
+    return [(output.float() if output.dtype == torch.bfloat16 else output).numpy() for output in outputs]
 
 
 def _canonical_gradients(model, trainable: list[bool]) -> list[np.ndarray]:
@@ -39,6 +41,7 @@ class ParityTrainer:
         optimizer_class, kwargs = keras_exact_arguments(spec.optimizer)
         self.optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], **kwargs)
         self.loss_fn, self.on_logits, _ = loss_arguments(spec, target)
+        self.optimizer_spec, self.updates = spec.optimizer, 0
 
     def step(self, x: np.ndarray, y: np.ndarray, masks: dict) -> tuple[float, list[np.ndarray]]:
         """One update. Returns the pre-update loss (penalty included) and the gradients, canonical layout."""
@@ -49,9 +52,18 @@ class ParityTrainer:
         labels = torch.from_numpy(y)
         loss = self.loss_fn(raw, labels, sample_weights(self.target, labels)) + self.model.penalty()
         loss.backward()
-        gradients = _canonical_gradients(self.model, self.trainable)
+        gradients = _canonical_gradients(self.model, self.trainable)  # as Keras' tape gives them: before clipping
+        clip_gradients([p.grad for p in self.model.parameters() if p.grad is not None], self.optimizer_spec)
+        if schedules.per_batch(self.optimizer_spec):  # what Keras' schedule gives at its iterations
+            self.set_learning_rate(schedules.rate(self.optimizer_spec, self.updates))
         self.optimizer.step()
+        self.updates += 1
         return loss.item(), gradients
+
+    def set_learning_rate(self, rate: float) -> None:
+        """The rate of the next updates (a step: epoch schedule, reduce_on_plateau)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
 
 def make_parity_trainer(spec, model, target, dtype: str, trainable: list[bool]) -> ParityTrainer:

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import torch
 
+from harness.core import schedules
+from models_torch.clipping import clip_gradients
 from models_torch.losses import loss_arguments, sample_weights
 from models_torch.optimizers import optimizer_arguments
 
@@ -42,6 +44,9 @@ class Trainer:
         native = spec.optimizer_defaults == "native"
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
+        self.optimizer_spec, self.updates = spec.optimizer, 0
+        if schedules.per_batch(spec.optimizer):  # the rate of update 0; Keras' schedule object counts the same way
+            self.set_learning_rate(schedules.rate(spec.optimizer, 0))
         self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec, target)
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
@@ -66,7 +71,7 @@ class Trainer:
             raw, output = self._outputs(xb)
             loss = self.loss_fn(raw, yb, sample_weights(self.target, yb)) + self.model.penalty()
             loss.backward()
-            self.optimizer.step()
+            self._update()
             batch_loss = loss.item()
             self.batch_losses.append(batch_loss)
             loss_sum += batch_loss * len(xb)
@@ -74,6 +79,24 @@ class Trainer:
             if not math.isfinite(batch_loss):
                 return float("nan"), float("nan")
         return loss_sum / len(x), metric_sum / len(x)
+
+    def _update(self) -> None:
+        """Keras' order: the gradients clipped (written out: torch has no per-tensor clip, and clip_grad_norm_
+        adds 1e-6 to the norm), then the update; then the rate of the next update for a per-batch schedule."""
+        clip_gradients([p.grad for p in self.model.parameters() if p.grad is not None], self.optimizer_spec)
+        self.optimizer.step()
+        self.updates += 1
+        if schedules.per_batch(self.optimizer_spec):
+            self.set_learning_rate(schedules.rate(self.optimizer_spec, self.updates))
+
+    def learning_rate(self) -> float:
+        """The rate the next update applies, read back from the optimizer's param_groups."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Sets every param_group's rate (a step: epoch schedule, reduce_on_plateau)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
     @torch.no_grad()
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from conftest import SEED, dense, forward, make_spec
 
 from harness.core import registry
 from harness.core.data import Target
+from harness.core.spec_options import OptimizerOptions
 
 # Keras keeps the learning rate in a float32 variable: relative rounding <= 6e-8. Any leaked default is
 # off by far more (the closest pair, Adam's epsilon 1e-7 vs 1e-8, by a factor of 10).
@@ -204,7 +205,9 @@ def test_optimizer_arguments_cover_every_constructor_parameter(adapters, framewo
 def test_the_unusual_values_cover_every_spec_field():
     for optimizer, values in UNUSUAL.items():
         spec = make_spec([dense(3, "softmax")], optimizer=optimizer)
-        assert set(values) == set(type(spec.optimizer).model_fields) - {"type"}, optimizer
+        # the schedule and clipping fields every optimizer shares are tests/test_schedules.py's
+        assert set(values) == set(type(spec.optimizer).model_fields) - {"type", *OptimizerOptions.model_fields}, \
+            optimizer
         assert set(values) == set(KERAS_DEFAULTS[optimizer]), optimizer
         defaults = spec.optimizer.model_dump()
         assert all(values[field] != defaults[field] for field in values), f"{optimizer}: a value is the default"

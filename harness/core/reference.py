@@ -18,8 +18,8 @@ import math
 import numpy as np
 from scipy.special import erf, expit
 
-from harness.core import registry, shapes
-from harness.core.reference_optimizers import OPTIMIZERS, tf_cast
+from harness.core import registry, schedules, shapes
+from harness.core.reference_optimizers import OPTIMIZERS, clip_gradients, tf_cast
 
 LAYER_TYPES = ("dense", "activation", "dropout", "flatten")
 _LOGITS_ACTIVATION = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}
@@ -112,6 +112,8 @@ def supports(spec) -> tuple[bool, str]:
         return False, f"loss {spec.loss!r} is not one of {', '.join(LOSSES)}"
     if spec.optimizer.type not in OPTIMIZERS:
         return False, f"optimizer {spec.optimizer.type!r} is not one of {', '.join(OPTIMIZERS)}"
+    if schedules.per_epoch(spec.optimizer) or getattr(spec.optimizer.schedule, "type", "") == "reduce_on_plateau":
+        return False, "the reference steps per batch only: a schedule with step: epoch or reduce_on_plateau"
     needed = _LOGITS_ACTIVATION.get(spec.loss)
     if needed and getattr(layers[-1], "activation", None) != needed:
         return False, f"{spec.loss} needs a last dense or activation layer with activation {needed!r}"
@@ -276,9 +278,10 @@ class Reference:
         if len(grads) != len(self._weights):
             raise ValueError(f"Expected {len(self._weights)} gradients; received {len(grads)}")
         opt = self.spec.optimizer
-        lr = self.dtype.type(opt.learning_rate)
+        lr = self.dtype.type(schedules.rate(opt, self.iterations) if schedules.per_batch(opt) else opt.learning_rate)
+        grads = clip_gradients(opt, [np.asarray(g, dtype=self.dtype) for g in grads])
         for w, g, state in zip(self._weights, grads, self._slots):
-            OPTIMIZERS[opt.type](opt, w, np.asarray(g, dtype=self.dtype), state, self.iterations, lr)
+            OPTIMIZERS[opt.type](opt, w, g, state, self.iterations, lr)
         self.iterations += 1
 
     def step(self, x: np.ndarray, y: np.ndarray, masks=None) -> float:

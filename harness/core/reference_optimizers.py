@@ -79,3 +79,24 @@ def _adagrad(opt, w, g, state, iterations, lr):
 
 
 OPTIMIZERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
+
+
+def clip_gradients(opt, grads: list[np.ndarray]) -> list[np.ndarray]:
+    """base_optimizer.py `_clip_gradients`, before weight decay and the update: clipnorm per tensor (tf
+    clip_ops.clip_by_norm: g clip / max(||g||, clip)); global_clipnorm over all tensors (`clip_by_global_norm`:
+    g (clip min(1 / norm, 1 / clip) + (norm - norm))); clipvalue elementwise."""
+    if opt.clipnorm:
+        clipped = []
+        for g in grads:
+            clip, l2sum = g.dtype.type(opt.clipnorm), np.sum(g * g)
+            norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
+            clipped.append(g * clip / np.maximum(norm, clip))
+        return clipped
+    if opt.global_clipnorm and grads:
+        norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
+        dtype = norm.dtype.type
+        scale = dtype(opt.global_clipnorm) * np.minimum(dtype(1.0) / norm, dtype(1.0 / opt.global_clipnorm))
+        return [g * (scale + (norm - norm)) for g in grads]
+    if opt.clipvalue:
+        return [np.clip(g, -opt.clipvalue, opt.clipvalue).astype(g.dtype) for g in grads]
+    return grads

@@ -162,12 +162,6 @@ def check_data(spec: Spec) -> None:
 # Options the spec accepts whose translation is still being built: (field, test on the spec). A spec that uses
 # one is refused here, never trained with the option quietly left out.
 NOT_BUILT = [
-    ("optimizer.schedule", lambda spec: spec.optimizer.schedule is not None),
-    ("optimizer.clipnorm", lambda spec: spec.optimizer.clipnorm is not None),
-    ("optimizer.global_clipnorm", lambda spec: spec.optimizer.global_clipnorm is not None),
-    ("optimizer.clipvalue", lambda spec: spec.optimizer.clipvalue is not None),
-    ("training.precision", lambda spec: spec.training.precision != "float32"),
-    ("training.checkpoint_every", lambda spec: spec.training.checkpoint_every > 0),
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from harness.core import data, init, shapes
+from harness.core import data, init, schedules, shapes
 from harness.core.spec import Spec
 
 # Stated tolerances: float32 round-off is ~1e-7 relative per operation and training for 50 steps amplifies it
@@ -27,14 +27,30 @@ from harness.core.spec import Spec
 TOLERANCES = {
     "float32": {"forward": 1e-5, "loss": 1e-5, "gradients": 1e-4, "weights": 1e-4},
     "float64": {"forward": 1e-10, "loss": 1e-10, "gradients": 1e-10, "weights": 1e-10},
+    # Mixed precision: bfloat16 keeps 8 significant bits (a relative step of 2^-8 = 0.4 %), and the two
+    # frameworks round at different places (Keras after the matmul and again after the bias add, torch's addmm
+    # once), so outputs and gradients differ by a few bfloat16 steps. The float32 weights then differ by the
+    # learning rate times that (SGD), or by up to 2 lr where a near-zero gradient has opposite signs (Adam's
+    # update is about lr * sign(g)): the weights' tolerance is WEIGHTS_IN_LR learning rates (`tolerances`).
+    "bfloat16": {"forward": 3e-2, "loss": 3e-2, "gradients": 5e-2, "weights": None},
 }
+WEIGHTS_IN_LR = 3.0
+
+
+def tolerances(spec: Spec, dtype: str) -> dict:
+    """The stated tolerances for a parity check in `dtype`; in bfloat16 the weights' is relative to the
+    optimizer's learning rate (the peak of a schedule)."""
+    if dtype not in MIXED:
+        return TOLERANCES[dtype]
+    return {**TOLERANCES[dtype], "weights": WEIGHTS_IN_LR * spec.optimizer.learning_rate}
+MIXED = ("bfloat16",)  # computed in this type, with float32 weights, data and loss
 PROBE_SAMPLES = 64
 
 
 def cast_dataset(dataset: data.Dataset, dtype: str) -> data.Dataset:
-    """The dataset with float arrays in `dtype` (integer labels stay int64)."""
+    """The dataset with float arrays in `dtype` (integer labels stay int64); float32 for mixed precision."""
     def convert(array):
-        return array.astype(dtype) if array.dtype.kind == "f" else array
+        return array.astype("float32" if dtype in MIXED else dtype) if array.dtype.kind == "f" else array
     return data.Dataset(*(convert(getattr(dataset, name)) for name in
                           ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")),
                         dataset.target, dataset.target_mean, dataset.target_std)
@@ -91,6 +107,28 @@ class Trace:
         return trace
 
 
+class EpochRates:
+    """What the epoch loop does to the learning rate, for a trace's steps: before each epoch's first step, a
+    step: epoch schedule's rate, or reduce_on_plateau's decision on the previous epoch. The trace has no
+    validation pass, so reduce_on_plateau monitors the epoch's mean step loss whatever the spec's monitor."""
+
+    def __init__(self, spec: Spec, dataset: data.Dataset):
+        self.optimizer = spec.optimizer
+        self.steps_per_epoch = math.ceil(dataset.n_train / data.batch_size_of(spec, dataset.n_train))
+        self.plateau = schedules.Plateau(spec.optimizer, "loss")  # "loss": lower is better
+        self.rate, self.losses = schedules.rate(spec.optimizer, 0), []
+
+    def before_step(self, step: int, trainer) -> None:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if position == 0 and schedules.per_epoch(self.optimizer):
+            trainer.set_learning_rate(schedules.rate(self.optimizer, epoch))
+        elif position == 0 and epoch > 0 and self.plateau.config is not None:
+            reduced = self.plateau.update(float(np.mean(self.losses[-self.steps_per_epoch:])), self.rate)
+            if reduced is not None:
+                self.rate = reduced
+                trainer.set_learning_rate(reduced)
+
+
 def framework_trace(adapter, parity_adapter, spec: Spec, dataset: data.Dataset, weights: list, steps: int,
                     dtype: str, seed: int) -> Trace:
     """Runs in a worker: the trace of one framework."""
@@ -99,8 +137,11 @@ def framework_trace(adapter, parity_adapter, spec: Spec, dataset: data.Dataset, 
     adapter.set_weights(model, weights)
     trace = Trace(forward=parity_adapter.layer_outputs(model, dataset.x_train[:PROBE_SAMPLES]))
     trainer = parity_adapter.make_parity_trainer(spec, model, dataset.target, dtype, trainable)
-    for x, y, masks in batches(spec, dataset, steps, seed):
+    rates = EpochRates(spec, dataset)
+    for step, (x, y, masks) in enumerate(batches(spec, dataset, steps, seed)):
+        rates.before_step(step, trainer)
         loss, gradients = trainer.step(x, y, masks)
+        rates.losses.append(loss)
         trace.loss.append(loss)
         trace.gradients.append(gradients)
         trace.weights.append([w for w, keep in zip(adapter.get_weights(model), trainable) if keep])

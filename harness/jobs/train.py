@@ -41,9 +41,10 @@ class EarlyStopper:
         return self.wait >= self.config.patience
 
 
-def build_checked(adapter, model_spec, seed: int):
-    """The adapter's model for the spec, refused when its trainable parameter count differs from the spec's."""
-    model = adapter.build_model(model_spec, seed=seed)
+def build_checked(adapter, model_spec, seed: int, dtype: str = "float32"):
+    """The adapter's model for the spec, refused when its trainable parameter count differs from the spec's;
+    dtype: float32, or bfloat16 for mixed precision (training.precision)."""
+    model = adapter.build_model(model_spec, seed=seed, dtype=dtype)
     expected = shapes.count_params(model_spec)
     if adapter.count_params(model) != expected:  # a translation error, not a user error
         raise RuntimeError(f"the built model has {adapter.count_params(model)} trainable parameters, the spec "
@@ -56,11 +57,12 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         on_finish: Callable[[object], None] = lambda model: None, checkpoints: Optional[Checkpoints] = None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
-    on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds, learning_rate[, batch_losses, val_loss,
-    val_metric]} outside the timed part (TensorBoard, progress); a resumed run replays its checkpoint's rows
-    first. on_finish(model) gets the trained model (the restored best weights where early stopping restores) of a
-    run that did not diverge. checkpoints: where and how often the run saves its state, and whether it resumes."""
-    model = build_checked(adapter, spec.model, seed)
+    on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds[, learning_rate (with a schedule),
+    batch_losses, val_loss, val_metric]} outside the timed part (TensorBoard, progress); a resumed run replays its
+    checkpoint's rows first. on_finish(model) gets the trained model (the restored best weights where early
+    stopping restores) of a run that did not diverge. checkpoints: where and how often the run saves its state,
+    and whether it resumes."""
+    model = build_checked(adapter, spec.model, seed, spec.training.precision)
     if weights is not None:
         adapter.set_weights(model, weights)
     trainer = adapter.make_trainer(spec, model, dataset.target)
@@ -79,7 +81,7 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         start = time.perf_counter()
         loss, metric = trainer.train_epoch(x, y, batch_size)
         row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start,
-               "learning_rate": learning_rate}
+               **learning_rate}
         kept = _keep_batch_losses(row, trainer.batch_losses, kept)
         if not math.isfinite(loss):
             epochs.append(row)
@@ -114,12 +116,12 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
     }
 
 
-def _epoch_learning_rate(trainer, spec: Spec, epoch: int) -> float:
-    """Sets a step: epoch schedule's rate for this epoch; returns the rate of the epoch's first update, read back
-    from the framework's optimizer."""
+def _epoch_learning_rate(trainer, spec: Spec, epoch: int) -> dict:
+    """Sets a step: epoch schedule's rate for this epoch. Returns {"learning_rate": the rate of the epoch's first
+    update, read back from the framework's optimizer} for a spec with a schedule; {} for a constant rate."""
     if schedules.per_epoch(spec.optimizer):
         trainer.set_learning_rate(schedules.rate(spec.optimizer, epoch))
-    return trainer.learning_rate()
+    return {} if spec.optimizer.schedule is None else {"learning_rate": trainer.learning_rate()}
 
 
 def _reduce_on_plateau(plateau: schedules.Plateau, trainer, row: dict, log) -> None:

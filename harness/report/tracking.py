@@ -163,8 +163,8 @@ def log_to_mlflow(out_dir, tracking_uri: str, experiment_name: Optional[str] = N
 
     Each run gets params (the resolved spec from manifest.json as dotted keys, plus framework and seed), tags
     (framework, seed, status, git_commit), per-epoch metrics from history.csv (train_loss, val_loss,
-    train_<metric>, val_<metric>, epoch_seconds; step = epoch), the summary.csv figures (test_*, final_*, timing;
-    step 0) and report.md, report.html and the report's PNGs as artifacts.
+    train_<metric>, val_<metric>, epoch_seconds, learning_rate; step = epoch), the summary.csv figures (test_*,
+    final_*, timing; step 0) and report.md, report.html and the report's PNGs as artifacts.
 
     tracking_uri: one of TRACKING_URIS, e.g. 'sqlite:///mlflow.db' or 'http://host:5000'. experiment_name:
     default the spec name. artifact_location: where a newly created experiment keeps artifacts (MLflow's

@@ -187,13 +187,14 @@ def _epochs(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _check_epochs(epochs: pd.DataFrame, field: str, keys: list[str]) -> None:
-    # an epoch has train loss, metric and epoch_seconds, and val loss and metric when there is validation data
-    incomplete = (epochs["train"] != 3) | ~epochs["val"].isin([0, 2])
+    # an epoch has train loss, metric, epoch_seconds (and learning_rate with a schedule), and val loss and metric
+    # when there is validation data
+    incomplete = ~epochs["train"].isin([3, 4]) | ~epochs["val"].isin([0, 2])
     if incomplete.any():
         row = epochs.iloc[_first_row(incomplete)]
         raise SpecError(field, f"{_name_run(row, keys)}, epoch {row['epoch']}: expected 3 train rows (loss, "
-                               f"metric, epoch_seconds) and 2 val rows or none; received {row['train']} train and "
-                               f"{row['val']} val rows (a line was lost or cut)")
+                               f"metric, epoch_seconds; 4 with learning_rate) and 2 val rows or none; received "
+                               f"{row['train']} train and {row['val']} val rows (a line was lost or cut)")
 
 
 def _check_epoch_counts(epochs: pd.DataFrame, summary: pd.DataFrame, field: str, keys: list[str]) -> None:

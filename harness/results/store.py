@@ -22,7 +22,7 @@ from harness.core.spec import Spec
 FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
 STATUSES = FINISHED + ("failed", "skipped")
 KEY = r"[0-9a-f]{20}"  # run_key: 20 hex digits, which is all a key may be (it names a file)
-_EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric")
+_EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric", "learning_rate")
 
 
 def _versions() -> dict:

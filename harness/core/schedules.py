@@ -1,0 +1,99 @@
+"""Learning-rate schedules, framework-free: each Keras 3.15 schedule's formula in float32, as Keras computes it
+(keras/src/optimizers/schedules/learning_rate_schedule.py), and Keras ReduceLROnPlateau's rule
+(keras/src/callbacks/reduce_lr_on_plateau.py), decided once per epoch by the harness.
+
+The Keras adapter passes Keras' own schedule objects for a per-batch schedule (tests check them against these
+formulas); the PyTorch adapter sets every param_group's lr from `rate` before each update; the epoch loop sets
+both from `rate` before each epoch of a `step: epoch` schedule and after each epoch of reduce_on_plateau.
+"""
+
+import math
+from typing import Optional
+
+import numpy as np
+
+_F32 = np.float32
+STEPPED = ("piecewise_constant", "exponential_decay", "cosine_decay")
+
+
+def per_batch(optimizer) -> bool:
+    """True when the optimizer's rate changes at every update (a schedule with step: batch)."""
+    schedule = optimizer.schedule
+    return schedule is not None and schedule.type in STEPPED and schedule.step == "batch"
+
+
+def per_epoch(optimizer) -> bool:
+    """True when the optimizer's rate is set before each epoch from the epoch's index (step: epoch)."""
+    schedule = optimizer.schedule
+    return schedule is not None and schedule.type in STEPPED and schedule.step == "epoch"
+
+
+def _piecewise(schedule, count: int) -> np.float32:
+    """values[i] for boundaries[i-1] < count <= boundaries[i] (learning_rate_schedule.py:256-294)."""
+    index = sum(count > boundary for boundary in schedule.boundaries)
+    return _F32(schedule.values[index])
+
+
+def _exponential(schedule, rate: float, count: int) -> np.float32:
+    """rate * decay_rate ** p, p = count / decay_steps, floored when staircase (learning_rate_schedule.py:162-175)."""
+    p = _F32(count) / _F32(schedule.decay_steps)
+    if schedule.staircase:
+        p = np.floor(p)
+    return _F32(rate) * np.power(_F32(schedule.decay_rate), p)
+
+
+def _cosine(schedule, rate: float, count: int) -> np.float32:
+    """Keras CosineDecay(initial_learning_rate=warmup_start, warmup_target=rate): linear warm-up, then the
+    cosine from rate to alpha * rate over decay_steps (learning_rate_schedule.py:695-757)."""
+    decay_steps, warmup_steps = _F32(schedule.decay_steps), _F32(schedule.warmup_steps)
+    step = np.minimum(_F32(count), decay_steps + warmup_steps)
+    if step < warmup_steps:
+        start = _F32(schedule.warmup_start)
+        return (_F32(rate) - start) * (step / warmup_steps) + start
+    fraction = (step - warmup_steps) / decay_steps
+    cosine = _F32(0.5) * (_F32(1.0) + np.cos(_F32(math.pi) * fraction))
+    return _F32(rate) * (_F32(1 - schedule.alpha) * cosine + _F32(schedule.alpha))
+
+
+def rate(optimizer, count: int) -> float:
+    """The float32 learning rate of the optimizer spec at `count`: the number of updates done (step: batch) or
+    the 0-based epoch (step: epoch); the constant rate for no schedule, constant and reduce_on_plateau."""
+    schedule = optimizer.schedule
+    if schedule is None or schedule.type not in STEPPED:
+        return float(_F32(optimizer.learning_rate))
+    if schedule.type == "piecewise_constant":
+        return float(_piecewise(schedule, count))
+    if schedule.type == "exponential_decay":
+        return float(_exponential(schedule, optimizer.learning_rate, count))
+    return float(_cosine(schedule, optimizer.learning_rate, count))
+
+
+class Plateau:
+    """Keras ReduceLROnPlateau's rule, once per epoch: cooldown counted down first; an improvement is a monitored
+    value better than the best by more than min_delta (absolute); otherwise, outside cooldown, `wait` grows and at
+    `wait >= patience` the rate becomes max(rate * factor, min_lr) if rate > min_lr (in float32)."""
+
+    def __init__(self, optimizer, metric: str):
+        schedule = optimizer.schedule
+        self.config = schedule if schedule is not None and schedule.type == "reduce_on_plateau" else None
+        self.key = self.config.monitor if self.config else ""
+        # loss and mae fall, accuracy rises (as harness.jobs.train.EarlyStopper)
+        self.sign = -1.0 if self.key.endswith("metric") and metric == "accuracy" else 1.0
+        self.best, self.wait, self.cooldown = math.inf, 0, 0
+
+    def update(self, value: float, current_rate: float) -> Optional[float]:
+        """Records one epoch's monitored value; returns the new float32 rate, or None to keep `current_rate`."""
+        if self.config is None:
+            return None
+        if self.cooldown > 0:
+            self.cooldown, self.wait = self.cooldown - 1, 0
+        if self.sign * value < self.best - self.config.min_delta:
+            self.best, self.wait = self.sign * value, 0
+            return None
+        if self.cooldown > 0:
+            return None
+        self.wait += 1
+        if self.wait < self.config.patience or not current_rate > _F32(self.config.min_lr):
+            return None
+        self.cooldown, self.wait = self.config.cooldown, 0
+        return float(_F32(max(current_rate * self.config.factor, self.config.min_lr)))

@@ -1,0 +1,189 @@
+"""Learning-rate schedules and gradient clipping (harness.core.schedules, models_*/clipping.py), real frameworks:
+
+- Keras' own schedule objects, as the Keras adapter builds them, against the float32 formulas the torch side and
+  the numpy reference use: relative 1e-6 (Keras' pow and cos may differ from numpy's by an ulp; measured <= 1.3e-7);
+- the three clips: Keras' optimizer, the torch adapter's written-out arithmetic and the numpy reference's on the
+  same arrays (relative 1e-6, float32 sums in another order);
+- the plateau rule against Keras' own ReduceLROnPlateau callback on the same sequence of monitored values;
+- parity traces (tensorflow, torch and, where it supports the spec, numpy) for every schedule with every optimizer
+  family, the clip rotating so that every optimizer meets every clip, at parity.TOLERANCES float32;
+- short `fit` runs in both frameworks: SGD, no dropout, a per-batch schedule and clipping: epoch losses within
+  1e-4 (measured ~1e-7) and learning_rate records within relative 1e-6; reduce_on_plateau drops the rate at the
+  same epoch on both sides.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import SEED, dense, make_spec
+from test_parity import make_spec as parity_spec
+
+from harness.core import data, init, schedules, shapes
+from harness.core.reference import supports
+from harness.core.reference_optimizers import clip_gradients as reference_clip
+from harness.jobs import frameworks
+from harness.jobs import trace as parity
+from harness.jobs.train import fit
+from harness.parity.compare import compare
+
+RATE_RTOL = 1e-6
+CLIP_RTOL = 1e-6
+CURVE_ATOL = 1e-4
+PARITY_STEPS = 20  # 4 epochs of the parity data (5 steps each): epoch schedules and the plateau change 3 times
+
+SCHEDULES = {
+    "constant": {"type": "constant"},
+    "piecewise_constant": {"type": "piecewise_constant", "boundaries": [3, 9], "values": [0.02, 0.01, 0.004]},
+    "exponential_decay": {"type": "exponential_decay", "decay_steps": 4, "decay_rate": 0.6},
+    "exponential_staircase": {"type": "exponential_decay", "decay_steps": 4, "decay_rate": 0.6, "staircase": True},
+    "cosine_warmup": {"type": "cosine_decay", "decay_steps": 10, "warmup_steps": 5, "warmup_start": 0.001,
+                      "alpha": 0.1},
+    "cosine": {"type": "cosine_decay", "decay_steps": 12},
+    "exponential_per_epoch": {"type": "exponential_decay", "decay_steps": 1, "decay_rate": 0.5, "step": "epoch"},
+    "reduce_on_plateau": {"type": "reduce_on_plateau", "monitor": "loss", "patience": 0, "min_delta": 10.0,
+                          "factor": 0.5},
+}
+CLIPS = {"none": {}, "clipnorm": {"clipnorm": 0.05}, "global_clipnorm": {"global_clipnorm": 0.08},
+         "clipvalue": {"clipvalue": 0.01}}
+FAMILIES = {"sgd": {"type": "sgd", "momentum": 0.9}, "adam": {"type": "adam"}, "adamw": {"type": "adamw"},
+            "rmsprop": {"type": "rmsprop"}, "adagrad": {"type": "adagrad", "learning_rate": 0.05}}
+
+
+def _optimizer(family: str, schedule: str = "constant", clip: str = "none") -> dict:
+    rate = {"learning_rate": SCHEDULES[schedule]["values"][0]} if schedule == "piecewise_constant" else {}
+    return {"learning_rate": 0.02, **FAMILIES[family], **rate, "schedule": SCHEDULES[schedule], **CLIPS[clip]}
+
+
+def _mlp(optimizer: dict, epochs: int = 4):
+    return make_spec([dense(8, "tanh"), dense(3, "softmax")], optimizer=optimizer,
+                     training={"epochs": epochs, "batch_size": 16})
+
+
+# ----------------------------------------------------------------------------------- schedules and clips
+
+@pytest.mark.parametrize("schedule", [name for name in SCHEDULES if name not in ("constant", "reduce_on_plateau")])
+def test_keras_schedule_objects_follow_the_formulas(tf_adapter, schedule):
+    optimizer = _mlp(_optimizer("sgd", schedule)).optimizer
+    keras_rate = tf_adapter.optimizer_arguments(optimizer)[1]["learning_rate"]
+    counts = range(30)
+    expected = [schedules.rate(optimizer, count) for count in counts]
+    if schedules.per_epoch(optimizer):  # a float for the first epoch; the epoch loop assigns the later ones
+        assert keras_rate == expected[0]
+        return
+    found = [float(keras_rate(count)) for count in counts]
+    np.testing.assert_allclose(found, expected, rtol=RATE_RTOL, atol=0)
+    assert len(set(expected)) > 2, f"the schedule does not change the rate: {expected}"
+
+
+GRADIENTS = [np.random.default_rng(SEED).normal(scale=scale, size=shape).astype("float32")
+             for scale, shape in ((0.1, (6, 5)), (1e-3, (5,)), (0.0, (3,)), (2.0, (4, 2)))]
+
+
+@pytest.mark.parametrize("clip", [name for name in CLIPS if name != "none"])
+def test_the_three_clips_agree_with_keras(adapters, clip):
+    optimizer = _mlp(_optimizer("sgd", clip=clip)).optimizer
+    from models_tf.clipping import clip_gradients as keras_clip
+    from models_torch.clipping import clip_gradients as torch_clip
+
+    keras = keras_clip(GRADIENTS, optimizer)
+    for name, clipped in (("torch", torch_clip(GRADIENTS, optimizer)),
+                          ("numpy", reference_clip(optimizer, GRADIENTS))):
+        for index, (found, wanted) in enumerate(zip(clipped, keras)):
+            np.testing.assert_allclose(found, wanted, rtol=CLIP_RTOL, atol=1e-12, err_msg=f"{name}, tensor {index}")
+    assert not all(np.array_equal(a, b) for a, b in zip(keras, GRADIENTS)), "the clip changed nothing"
+
+
+PLATEAU_CASES = {  # (settings, monitored values per epoch)
+    "patience_2_cooldown_1": ({"patience": 2, "cooldown": 1, "factor": 0.5, "min_delta": 0.01},
+                              [1.0, 0.9, 0.895, 0.9, 0.9, 0.9, 0.5, 0.6, 0.6, 0.6, 0.6]),
+    "floor_min_lr": ({"patience": 0, "factor": 0.1, "min_lr": 0.003, "min_delta": 0.0}, [1.0] * 6),
+}
+
+
+@pytest.mark.parametrize("case", PLATEAU_CASES)
+def test_the_plateau_rule_is_keras_reduce_lr_on_plateau(tf_adapter, case):
+    import keras
+
+    settings, values = PLATEAU_CASES[case]
+    optimizer = _mlp(_optimizer("sgd", "reduce_on_plateau") | {"learning_rate": 0.1}).optimizer
+    optimizer = optimizer.model_copy(update={"schedule": optimizer.schedule.model_copy(update=settings)})
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    callback = keras.callbacks.ReduceLROnPlateau(monitor="loss", mode="min", verbose=0, **settings)
+    callback.set_model(model)
+    callback.on_train_begin()
+    plateau, ours, theirs = schedules.Plateau(optimizer, "accuracy"), float(np.float32(0.1)), []
+    for epoch, value in enumerate(values):
+        callback.on_epoch_end(epoch, {"loss": value})
+        theirs.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+        ours = plateau.update(value, ours) or ours
+        assert ours == theirs[-1], f"epoch {epoch}: {ours} against Keras' {theirs}"
+    assert len(set(theirs)) > 2, theirs
+
+
+# --------------------------------------------------------------------------------------------- parity
+
+# Every schedule type (and both steps) with every optimizer family; the clip index (i + j) mod 4 gives each family
+# all four clip settings over its six schedules.
+PARITY_SCHEDULES = ("constant", "piecewise_constant", "exponential_staircase", "cosine_warmup",
+                    "exponential_per_epoch", "reduce_on_plateau")
+PARITY_CASES = {f"{family}-{schedule}": (family, schedule, list(CLIPS)[(i + j) % len(CLIPS)])
+                for (i, family), (j, schedule) in itertools.product(enumerate(FAMILIES), enumerate(PARITY_SCHEDULES))}
+
+
+@pytest.mark.parametrize("case", PARITY_CASES)
+def test_parity_with_every_schedule_clip_and_optimizer(adapters, tmp_path, case):
+    family, schedule, clip = PARITY_CASES[case]
+    spec = parity_spec(tmp_path, (6,), [dense(8, "tanh")])
+    spec = spec.model_copy(update={"optimizer": _mlp(_optimizer(family, schedule, clip)).optimizer})
+    dataset = parity.cast_dataset(data.prepare(spec), "float32")
+    weights = init.initial_weights(spec.model, SEED)
+    found = {name: parity.framework_trace(adapter, frameworks.load_parity(name), spec, dataset, weights,
+                                          PARITY_STEPS, "float32", SEED) for name, adapter in adapters.items()}
+    if supports(spec)[0]:
+        found["numpy"] = parity.reference_trace(spec, dataset, weights, PARITY_STEPS, "float32", SEED)
+    layer_types = [info.type for info in shapes.infer(spec.model)]
+    names = [name for name, _, keep in init.canonical_weights(spec.model, SEED) if keep]
+    for a, b in itertools.combinations(found, 2):
+        assert len(found[a].loss) == len(found[b].loss) == PARITY_STEPS
+        comparison = compare(a, found[a], b, found[b], layer_types, names, parity.TOLERANCES["float32"])
+        assert comparison.passed, f"{a}-{b}: {comparison.maxima()}"
+    if clip != "none":  # the clip bites: some step's gradient is beyond it
+        limit = next(iter(CLIPS[clip].values()))
+        norms = [max(float(np.max(np.abs(g))) if clip == "clipvalue" else float(np.linalg.norm(g)) for g in step)
+                 for step in found["torch"].gradients]
+        assert max(norms) > limit, f"no gradient reached the {clip} of {limit}: {max(norms)}"
+
+
+# ------------------------------------------------------------------------------------------ fit runs
+
+@pytest.mark.parametrize("schedule, clip", [("cosine_warmup", "clipnorm"), ("exponential_per_epoch", "clipvalue"),
+                                            ("piecewise_constant", "global_clipnorm")])
+def test_fit_curves_and_rates_agree(adapters, schedule, clip):
+    optimizer = _optimizer("sgd", schedule, clip) | {"learning_rate": 0.1, "momentum": 0.0}
+    if schedule == "piecewise_constant":
+        optimizer["schedule"] = {**optimizer["schedule"], "values": [0.1, 0.05, 0.02]}
+    spec = _mlp(optimizer)
+    dataset = data.prepare(spec)
+    weights = init.initial_weights(spec.model, SEED)
+    results = {name: fit(adapter, spec, dataset, SEED, weights=weights) for name, adapter in adapters.items()}
+    losses = {name: [row["loss"] for row in result["epochs"]] for name, result in results.items()}
+    rates = {name: [row["learning_rate"] for row in result["epochs"]] for name, result in results.items()}
+    np.testing.assert_allclose(losses["torch"], losses["tensorflow"], rtol=0, atol=CURVE_ATOL)
+    np.testing.assert_allclose(rates["torch"], rates["tensorflow"], rtol=RATE_RTOL, atol=0)
+    per_epoch = -(-dataset.n_train // 16) if schedules.per_batch(spec.optimizer) else 1  # updates per count
+    expected = [schedules.rate(spec.optimizer, epoch * per_epoch) for epoch in range(4)]
+    np.testing.assert_allclose(rates["torch"], expected, rtol=RATE_RTOL)
+    assert len(set(rates["tensorflow"])) > 1 and losses["tensorflow"][-1] < losses["tensorflow"][0]
+
+
+def test_reduce_on_plateau_drops_the_rate_at_the_same_epoch(adapters):
+    spec = _mlp(_optimizer("sgd", "reduce_on_plateau") | {"learning_rate": 0.1}, epochs=4)
+    dataset = data.prepare(spec)
+    weights = init.initial_weights(spec.model, SEED)
+    rates = {name: [row["learning_rate"] for row in fit(adapter, spec, dataset, SEED, weights=weights)["epochs"]]
+             for name, adapter in adapters.items()}
+    np.testing.assert_allclose(rates["torch"], rates["tensorflow"], rtol=RATE_RTOL, atol=0)
+    # patience 0, min_delta 10: epoch 1 sets the best, every later epoch halves the rate
+    np.testing.assert_allclose(rates["tensorflow"], [0.1, 0.1, 0.05, 0.025], rtol=RATE_RTOL)
