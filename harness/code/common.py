@@ -59,6 +59,19 @@ DIFFERS = {
     "gru_gates": (
         "GRU gate blocks are [z, r, h]; reset_after=True is the GRU torch implements.",
         "torch's GRU gate blocks are [r, z, n], Keras' [z, r, h]: load_weights swaps the first two."),
+    "class_weight": (
+        "fit(class_weight=...) multiplies each training sample's loss by its class' weight and divides the sum by "
+        "the batch size; evaluate() is not weighted.",
+        "nn.CrossEntropyLoss(weight=w) with reduction='mean' divides by sum(w[y]), Keras by the batch size: the "
+        "per-sample losses are weighted, summed and divided by the batch size here; the evaluation loss is not "
+        "weighted, as in Keras."),
+    "label_smoothing": (
+        "SparseCategoricalCrossentropy has no label_smoothing: the integer labels are one-hot encoded for "
+        "CategoricalCrossentropy(label_smoothing=...).",
+        "F.cross_entropy smooths integer labels itself (label_smoothing=...); Keras needs one-hot labels for it."),
+    "binary_smoothing": (
+        "BinaryCrossentropy(label_smoothing=s) trains on y * (1 - s) + 0.5 * s.",
+        "BCEWithLogitsLoss has no label smoothing: the target is smoothed here as Keras does, y * (1 - s) + 0.5 * s."),
     "last_state": (
         "return_sequences=False: the last step's state.",
         "torch returns every step's state: [:, -1] is the last one (Keras' return_sequences=False)."),

@@ -1,6 +1,7 @@
 """`model_keras.py`: the spec as a Keras Sequential, compiled and fitted, every hyperparameter written out. The
 twin of torch_script.py."""
 
+from harness.code import loss_lines
 from harness.code.common import (
     ARGUMENTS,
     WRITE_LOSSES,
@@ -140,12 +141,14 @@ def _optimizer(o) -> tuple[list[str], str]:
 
 def _loss(spec, target) -> str:
     mean = "sum_over_batch_size"  # the mean over the batch, torch's reduction="mean"
-    if spec.loss == "categorical_crossentropy" and target.label_format == "sparse":
+    smoothing = spec.training.label_smoothing  # integer labels with smoothing are one-hot encoded in main()
+    if spec.loss == "categorical_crossentropy" and target.label_format == "sparse" and not smoothing:
         return call("keras.losses.SparseCategoricalCrossentropy", from_logits=False, reduction=mean)
     if spec.loss == "categorical_crossentropy":
-        return call("keras.losses.CategoricalCrossentropy", from_logits=False, label_smoothing=0.0, reduction=mean)
+        return call("keras.losses.CategoricalCrossentropy", from_logits=False, label_smoothing=smoothing,
+                    reduction=mean)
     if spec.loss == "binary_crossentropy":
-        return call("keras.losses.BinaryCrossentropy", from_logits=False, label_smoothing=0.0, reduction=mean)
+        return call("keras.losses.BinaryCrossentropy", from_logits=False, label_smoothing=smoothing, reduction=mean)
     return call("keras.losses.MeanSquaredError" if spec.loss == "mse" else "keras.losses.MeanAbsoluteError",
                 reduction=mean)
 
@@ -155,6 +158,8 @@ def _compile(spec, target) -> list[str]:
     logits = spec.loss in ("categorical_crossentropy", "binary_crossentropy")
     return ["def compile_model(model):", "    model.compile(", *comments, f"        optimizer={optimizer},",
             *(["        " + line for line in differs("logits", "keras", 8)] if logits else []),
+            *(differs("binary_smoothing", "keras", 8) if spec.loss == "binary_crossentropy" and
+              spec.training.label_smoothing else []),
             f"        loss={_loss(spec, target)},", "        jit_compile=False,", "    )"]
 
 
@@ -211,12 +216,26 @@ MAIN = [
 ]
 
 
+def _train(target) -> list[str]:
+    """TRAIN, its fit() given CLASS_WEIGHT when the spec weights classes."""
+    if not loss_lines.weighted(target):
+        return TRAIN
+    return [line.replace("callbacks=[recorder])", "callbacks=[recorder], class_weight=CLASS_WEIGHT)") for line in TRAIN]
+
+
+def _main(spec, target) -> list[str]:
+    """MAIN, integer labels one-hot encoded after loading where label smoothing needs them so."""
+    at = MAIN.index("    data = load_data(args.data)") + 1
+    return [*MAIN[:at], *loss_lines.keras_one_hot(spec, target), *MAIN[at:]]
+
+
 def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
     """The text of model_keras.py for the spec (the arguments as torch_script's)."""
     text = [*docstring(f"{spec.name} in Keras: a Sequential model, compile and fit.", spec.name,
                        [f"Written by the harness from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
-            "", *constants(spec, seed, batch_size), "", "",
-            *_model(spec), "", "", *_compile(spec, target), "", "", *LOAD, "", "", *TRAIN, "", "", *WRITE_LOSSES,
-            "", "", *MAIN, "", "", 'if __name__ == "__main__":', "    main()"]
+            "", *constants(spec, seed, batch_size), *loss_lines.keras_constants(target), "", "",
+            *_model(spec), "", "", *_compile(spec, target), "", "", *LOAD, "", "", *_train(target), "", "",
+            *WRITE_LOSSES,
+            "", "", *_main(spec, target), "", "", 'if __name__ == "__main__":', "    main()"]
     return formatted(text)

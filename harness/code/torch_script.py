@@ -1,6 +1,7 @@
 """`model_torch.py`: the spec as an nn.Module with `__init__` and `forward`, its optimizer, its loss and the
 training loop, every hyperparameter written out. The twin of keras_script.py."""
 
+from harness.code import loss_lines
 from harness.code.common import ARGUMENTS, WRITE_LOSSES, call, constants, differs, docstring, formatted, usage
 from harness.code.torch_layers import WANTS, add_layer
 from harness.code.torch_lines import Lines, activation, shape_text
@@ -154,9 +155,29 @@ def _main(spec, target) -> list[str]:
         "    model = Net()", "    if args.weights:", "        load_weights(model, args.weights)",
         "    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)",
         '    print(f"trainable parameters: {trainable}")', *comments, f"    optimizer = {optimizer}",
-        f"    loss_fn = {LOSSES[spec.loss]}", "    rows = train(model, optimizer, loss_fn, data, args.epochs)",
+        *_loss_module(spec, target), "    rows = train(model, optimizer, loss_fn, data, args.epochs)",
         "    if args.predict:", '        np.save(args.predict, predict(model, data["x_test"]))',
         "    if args.batch_losses:", "        write_batch_losses(args.batch_losses, rows)"]
+
+
+def _loss_module(spec, target) -> list[str]:
+    """main()'s loss_fn: the nn loss module with the spec's label smoothing; none where loss_lines writes a
+    loss_fn function (class weights, binary smoothing)."""
+    if loss_lines.torch_loss_function(spec, target):
+        return []
+    smoothing = spec.training.label_smoothing
+    text = LOSSES[spec.loss].replace("label_smoothing=0.0", f"label_smoothing={smoothing!r}")
+    return [*(differs("label_smoothing", "torch", 4) if loss_lines.sparse_smoothing(spec, target) else []),
+            f"    loss_fn = {text}"]
+
+
+def _training(spec, target, lines, tail) -> list[str]:
+    """The training functions; with class weights the training loss is the weighted one."""
+    body = _training_functions(spec, lines, tail)
+    if not loss_lines.weighted(target):
+        return body
+    return [line.replace("loss_fn(model(x[index]), y[index])", "loss_fn(model(x[index]), y[index], weighted=True)")
+            for line in body]
 
 
 def torch_script(spec, target, seed: int, batch_size: int, source: str) -> str:
@@ -169,8 +190,9 @@ def torch_script(spec, target, seed: int, batch_size: int, source: str) -> str:
                                    *usage("model_torch.py", "model_keras.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import numpy as np", "import torch",
             *(["import torch.nn.functional as F"] if functional else []), "from torch import nn", "",
-            *constants(spec, seed, batch_size), "", "",
+            *constants(spec, seed, batch_size), *loss_lines.torch_constants(target), "", "",
             *_model_class(spec, lines, tail), "", "", *_load_functions(lines), "", "", *_data_function(spec), "", "",
-            *_training_functions(spec, lines, tail), "", "", *WRITE_LOSSES, "", "", *_main(spec, target), "", "",
+            *loss_lines.torch_loss_function(spec, target),
+            *_training(spec, target, lines, tail), "", "", *WRITE_LOSSES, "", "", *_main(spec, target), "", "",
             'if __name__ == "__main__":', "    main()"]
     return formatted(text)
