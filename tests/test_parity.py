@@ -295,6 +295,30 @@ def test_dense_networks_agree_with_the_numpy_reference(adapters, tmp_path, recor
     assert_parity(adapters, spec, dtype, case, record_property, reference=True)
 
 
+def bidirectional(kind, units, merge_mode, **options):
+    return recurrent(kind, units, bidirectional=True, merge_mode=merge_mode, **options)
+
+
+# Bidirectional layers with each optimizer family (float32): every kind and merge, the last state and sequences,
+# an L2 penalty and a dropout mask on the merged output. name -> (optimizer, loss, regularization, dropout, body)
+BIDIRECTIONAL_CASES = {
+    "sgd_momentum": ("sgd_momentum", "categorical_integer", "l2", False,
+                     [bidirectional("gru", 4, "concat", return_sequences=True), bidirectional("lstm", 3, "ave")]),
+    "adam": ("adam", "mse", "none", True, [bidirectional("lstm", 4, "sum", return_sequences=True), FLAT]),
+    "adamw": ("adamw", "binary", "l1", False, [bidirectional("simple_rnn", 4, "mul", activation="relu")]),
+    "rmsprop": ("rmsprop_centered", "categorical_one_hot", "l1_l2", False,
+                [bidirectional("gru", 4, "mul", return_sequences=True), bidirectional("simple_rnn", 3, "concat")]),
+    "adagrad": ("adagrad", "categorical_integer", "none", False, [bidirectional("gru", 5, "ave")]),
+}
+
+
+@pytest.mark.parametrize("case", BIDIRECTIONAL_CASES)
+def test_bidirectional_layers_train_identically(adapters, tmp_path, record_property, case):
+    optimizer, loss, regularization, dropout, body = BIDIRECTIONAL_CASES[case]
+    spec = make_spec(tmp_path, (4, 3), body, optimizer, loss, regularization, dropout)
+    assert_parity(adapters, spec, "float32", f"bidirectional_{case}", record_property)
+
+
 def test_the_covering_design_covers_every_option():
     """Every layer type, optimizer setting, loss setting and regularization x dropout combination is in a layer case
     and in a reference case."""

@@ -59,6 +59,13 @@ DIFFERS = {
     "gru_gates": (
         "GRU gate blocks are [z, r, h]; reset_after=True is the GRU torch implements.",
         "torch's GRU gate blocks are [r, z, n], Keras' [z, r, h]: load_weights swaps the first two."),
+    "bidirectional": (
+        "Bidirectional runs a copy of the layer over the reversed sequence (go_backwards=True) and flips its "
+        "outputs back into time order before merge_mode combines the two; its weights are the forward layer's, "
+        "then the backward layer's.",
+        "bidirectional=True returns (N, T, 2H): the forward half, then the backward half, in time order; torch only "
+        "concatenates, Keras' merge_mode is applied to the halves here. Keras' last state is the forward half's last "
+        "step and the backward half's first (it has read the whole sequence backwards by then)."),
     "class_weight": (
         "fit(class_weight=...) multiplies each training sample's loss by its class' weight and divides the sum by "
         "the batch size; evaluate() is not weighted.",

@@ -67,6 +67,8 @@ def _topics(layer, info) -> list[str]:
     found += {"gru": ["gru_gates"], "batch_normalization": ["batch_norm"], "leaky_relu": ["leaky_relu"]}.get(kind, [])
     if kind in RNNS and not layer.return_sequences:
         found.append("last_state")
+    if kind in RNNS and layer.bidirectional:
+        found.append("bidirectional")
     return found
 
 
@@ -83,6 +85,9 @@ def layer_call(layer) -> str:
         return call(layers + POOLS[kind], pool_size=layer.pool_size, strides=layer.strides, padding=layer.padding)
     if kind in POOLS:
         return call(layers + POOLS[kind])
+    if kind in RNNS and layer.bidirectional:
+        return call(layers + "Bidirectional", Raw(call(layers + RNNS[kind], layer.units, **_recurrent(layer))),
+                    merge_mode=layer.merge_mode)
     if kind in RNNS:
         return call(layers + RNNS[kind], layer.units, **_recurrent(layer))
     simple = {
@@ -163,19 +168,42 @@ def _compile(spec, target) -> list[str]:
             f"        loss={_loss(spec, target)},", "        jit_compile=False,", "    )"]
 
 
-LOAD = [
+LOAD_HEAD = [
     "def load_weights(model, path):",
     '    """The harness\' canonical weights (.npz), named layers[i].kernel, ..."""',
     *["    " + line for line in differs("weights", "keras", 4)],
     "    with np.load(path) as saved:",
+]
+LOAD = [
+    *LOAD_HEAD,
     "        for index, layer in enumerate(model.layers):",
     '            layer.set_weights([saved[f"layers[{index}].{w.name}"] for w in layer.weights])',
     "", "",
+]
+# with a Bidirectional layer: its weights are named layers[i].forward.kernel, ..., layers[i].backward.kernel, ...
+LOAD_BIDIRECTIONAL = [
+    *LOAD_HEAD,
+    "        for index, layer in enumerate(model.layers):",
+    "            if isinstance(layer, keras.layers.Bidirectional):",
+    '                halves = (("forward.", layer.forward_layer), ("backward.", layer.backward_layer))',
+    "            else:",
+    '                halves = (("", layer),)',
+    "            names = [prefix + w.name for prefix, half in halves for w in half.weights]",
+    '            layer.set_weights([saved[f"layers[{index}].{name}"] for name in names])',
+    "", "",
+]
+LOAD_DATA = [
     "def load_data(path):",
     '    """The harness\' prepared arrays: inputs channels last; labels int64 or float32."""',
     "    with np.load(path) as saved:",
     "        return {name: saved[name] for name in saved.files}",
 ]
+
+
+def _load(spec) -> list[str]:
+    bidirectional = any(getattr(layer, "bidirectional", False) for layer in spec.model.layers)
+    return LOAD_BIDIRECTIONAL if bidirectional else LOAD
+
 
 TRAIN = [
     "class BatchLosses(keras.callbacks.Callback):",
@@ -235,7 +263,8 @@ def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
                        [f"Written by the harness from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
             "", *constants(spec, seed, batch_size), *loss_lines.keras_constants(target), "", "",
-            *_model(spec), "", "", *_compile(spec, target), "", "", *LOAD, "", "", *_train(target), "", "",
+            *_model(spec), "", "", *_compile(spec, target), "", "", *_load(spec), *LOAD_DATA, "", "",
+            *_train(target), "", "",
             *WRITE_LOSSES,
             "", "", *_main(spec, target), "", "", 'if __name__ == "__main__":', "    main()"]
     return formatted(text)

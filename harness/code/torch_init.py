@@ -35,7 +35,8 @@ def init_lines(name: str, target: str, canonical_shape: tuple) -> list[str]:
         return [f"nn.init.ones_({target})"]
     if name == "random_uniform":
         return [f"nn.init.uniform_({target}, -0.05, 0.05)"]
-    matrix = len(canonical_shape) >= 2 and not target.endswith(("bias_ih_l0", "bias_hh_l0"))
+    matrix = len(canonical_shape) >= 2 and not target.endswith(("bias_ih_l0", "bias_hh_l0", "bias_ih_l0_reverse",
+                                                                   "bias_hh_l0_reverse"))
     if name == "orthogonal":
         return [f"nn.init.orthogonal_({target if matrix else target + '.view(1, -1)'}, gain=1.0)"]
     scale, mode, distribution = _VARIANCE_SCALING[name]
