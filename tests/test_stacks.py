@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import one_error_line, write_spec
+from conftest import make_spec, one_error_line, write_spec
 
 from harness.cli import main
-from harness.core import shapes
+from harness.core import defaults, shapes
 from harness.core.spec import ModelSpec
 
 FLAT = {"type": "flatten"}
@@ -236,3 +236,13 @@ def test_rejected_before_any_framework_is_imported(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"codes": [2] * len(paths), "loaded": []}
     assert len(done.stderr.strip().splitlines()) == len(paths) and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("bidirectional, expected", [
+    (True, ["bidirectional merge", "bidirectional last state", "bidirectional backward weights"]), (False, [])])
+def test_defaults_diff_names_the_bidirectional_traps(bidirectional, expected):
+    spec = make_spec([recurrent("gru", 3, bidirectional=bidirectional), {"type": "dense", "units": 2}], (5, 2),
+                     loss="mse", dataset="diabetes")
+    rows = [row for row in defaults.table(spec) if row["setting"].startswith("bidirectional")]
+    assert [row["setting"] for row in rows] == expected
+    assert all(row["keras"] and row["torch"] and row["harness"] for row in rows)

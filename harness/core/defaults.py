@@ -40,6 +40,8 @@ def _layer_rows(spec: Spec) -> list[dict]:
                   "harness": "second bias held at zero and frozen (LSTM/SimpleRNN)"},
                  {"setting": "recurrent batch axis", "keras": "batch first", "torch": "batch_first=False",
                   "harness": "batch_first=True"}]
+    if any(getattr(layer, "bidirectional", False) for layer in spec.model.layers):
+        rows += _bidirectional_rows()
     if "batch_normalization" in types:
         rows += [{"setting": "batch normalization momentum", "keras": "0.99 (moving = m·moving + (1-m)·batch)",
                   "torch": "0.1 (running = (1-m)·running + m·batch)", "harness": "Keras m, torch 1 - m"},
@@ -51,6 +53,19 @@ def _layer_rows(spec: Spec) -> list[dict]:
         rows.append({"setting": "dropout masks", "keras": "TF stateless RNG", "torch": "torch generator",
                      "harness": "run: each its own; parity: one numpy mask per step"})
     return rows
+
+
+def _bidirectional_rows() -> list[dict]:
+    return [{"setting": "bidirectional merge", "keras": "Bidirectional(merge_mode='concat'); also sum, ave, mul",
+             "torch": "bidirectional=True only concatenates: (N, T, 2H)",
+             "harness": "the spec's merge_mode; sum/ave/mul computed on torch's two halves"},
+            {"setting": "bidirectional last state", "keras": "forward's last step with backward's last (its step 0)",
+             "torch": "output[:, -1] holds the backward direction after one step",
+             "harness": "torch: output[:, -1, :H] with output[:, 0, H:]"},
+            {"setting": "bidirectional backward weights",
+             "keras": "a copy of the layer's config: seeded initializers draw both directions alike",
+             "torch": "each direction drawn on its own (the *_reverse parameters)",
+             "harness": "each direction its own draw; Keras' backward layer passed explicitly, seeded apart"}]
 
 
 def _split_rows(spec: Spec) -> list[dict]:
