@@ -16,6 +16,7 @@ from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
 from harness.core.spec_layers import as_name, brief
 from models_tf.import_arguments import ABSENT, KERAS_INITIALIZERS, REGULARIZERS, Arguments, check_objects
+from models_tf.import_recurrent import bidirectional, recurrent
 
 
 def weighted(args: Arguments) -> dict:
@@ -150,34 +151,6 @@ def embedding(args: Arguments) -> dict:
     return spec
 
 
-def recurrent(args: Arguments, kind: str) -> dict:
-    spec = {"type": kind, "units": args.get("units"), "return_sequences": args.flag("return_sequences"),
-            "use_bias": args.flag("use_bias")}
-    for key in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
-        spec[key] = args.initializer(key)
-    for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
-        if (penalty := args.regularizer(key)) is not None:
-            spec[key] = penalty
-    if kind == "simple_rnn":
-        spec["activation"] = args.activation(allowed=("tanh", "relu"))
-    else:
-        args.activation(allowed=("tanh",))
-        args.activation("recurrent_activation", allowed=("sigmoid",))
-    if kind == "lstm":
-        spec["unit_forget_bias"] = args.flag("unit_forget_bias")
-    if kind == "gru":
-        args.expect("reset_after", (True,), "PyTorch's GRU applies the reset gate after the recurrent matmul")
-    for key in ("dropout", "recurrent_dropout"):
-        args.expect(key, (0.0,), "the spec's recurrent layers have no dropout")
-    for key in ("return_state", "go_backwards", "stateful"):
-        args.expect(key, (False,), "the spec's recurrent layers run forwards from a zero state and return outputs")
-    args.absent("activity_regularizer", why="the spec has no activity penalty")
-    args.absent("kernel_constraint", "recurrent_constraint", "bias_constraint",
-                why="a constraint changes training; the spec has none")
-    args.ignore("unroll", "zero_output_for_mask", "seed", "implementation")  # same outputs; no mask; no dropout
-    return spec
-
-
 # Keras class name -> translator (Arguments) -> spec layer
 LAYERS = {
     "Dense": dense, "Conv1D": partial(conv, rank=1), "Conv2D": partial(conv, rank=2),
@@ -193,7 +166,7 @@ LAYERS = {
     "BatchNormalization": batch_normalization,
     "ZeroPadding1D": partial(zero_padding, rank=1), "ZeroPadding2D": partial(zero_padding, rank=2),
     "Embedding": embedding, "SimpleRNN": partial(recurrent, kind="simple_rnn"), "LSTM": partial(recurrent, kind="lstm"),
-    "GRU": partial(recurrent, kind="gru"),
+    "GRU": partial(recurrent, kind="gru"), "Bidirectional": bidirectional,
 }
 SUPPORTED = ", ".join(["InputLayer", *LAYERS])
 

@@ -221,34 +221,46 @@ def _return_sequences(node, chain, time_axis: int) -> bool:
     return True
 
 
+def _direction(kind: str, params: list, suffix: str) -> dict:
+    """One direction's torch tensors under the harness block's names (`rnn.weight_ih_l0`, `..._l0_reverse`)."""
+    w_ih, w_hh, *biases = params
+    tensors = {f"rnn.weight_ih{suffix}": w_ih, f"rnn.weight_hh{suffix}": w_hh}
+    if biases and kind == "gru":
+        tensors.update({f"rnn.bias_ih{suffix}": biases[0], f"rnn.bias_hh{suffix}": biases[1]})
+    elif biases:
+        tensors.update({f"rnn.bias_ih{suffix}": biases[0] + biases[1], f"rnn.bias_hh{suffix}": biases[1] * 0})
+    return tensors
+
+
 def _recurrent(node, value, chain, mergeable):
     kind, batch_first = RECURRENT[node.name], node.arg("batch_first")
     if value.layout != ("last" if batch_first else "time"):
         chain.refuse(node, f"expects a sequence with batch_first={batch_first}; received a {value.layout} tensor")
     hx = node.arg("hx") if isinstance(node.arg("hx"), list) else [node.arg("hx")]
     params, bias = [chain.tensor(node, ref) for ref in node.arg("params")], node.arg("has_biases")
+    directions = 2 if node.arg("bidirectional") else 1
     reasons = {f"num_layers={node.arg('num_layers')}: stack one-layer modules instead": node.arg("num_layers") != 1,
-               "bidirectional: the spec has no Bidirectional layer": node.arg("bidirectional"),
                "traced in training mode: export the module after .eval()": node.arg("train"),
                "an initial state other than zeros: the spec's recurrent layers start from zeros":
                    any(not isinstance(h, Ref) or h.name not in chain.zeros for h in hx),
-               "proj_size: the spec's LSTM has no projection": len(params) != (4 if bias else 2)}
+               "proj_size: the spec's LSTM has no projection": len(params) != directions * (4 if bias else 2)}
     for reason, applies in reasons.items():
         if applies:
             chain.refuse(node, reason)
     sequences = _return_sequences(node, chain, 1 if batch_first else 0)
-    w_ih, w_hh, *biases = params
-    layer = {"type": kind, "units": w_hh.shape[1], "use_bias": bool(bias), "return_sequences": sequences}
+    if directions == 2 and not sequences:
+        chain.refuse(node, "bidirectional: only its whole output sequence (N, T, 2H) translates (Keras' last state "
+                           "is out[:, -1, :H] with out[:, 0, H:], which neither out[:, -1] nor h_n[-1] is)")
+    layer = {"type": kind, "units": params[1].shape[1], "use_bias": bool(bias), "return_sequences": sequences,
+             **({"bidirectional": True} if directions == 2 else {})}
     if kind == "simple_rnn":
         layer["activation"] = "relu" if node.name == "rnn_relu" else "tanh"
-    tensors = {"rnn.weight_ih_l0": w_ih, "rnn.weight_hh_l0": w_hh}
-    if bias and kind == "gru":
-        tensors.update({"rnn.bias_ih_l0": biases[0], "rnn.bias_hh_l0": biases[1]})
-        chain.notes.append(f"{node.where}: gate blocks reordered from torch's [r, z, n] to Keras' [z, r, h]")
-    elif bias:
-        tensors.update({"rnn.bias_ih_l0": biases[0] + biases[1], "rnn.bias_hh_l0": biases[1] * 0})
-        chain.notes.append(f"{node.where}: bias_ih + bias_hh folded into Keras' one bias")
-    chain.emit(layer, tensors)
+    if bias:
+        chain.notes.append(f"{node.where}: " + ("gate blocks reordered from torch's [r, z, n] to Keras' [z, r, h]"
+                                                if kind == "gru" else "bias_ih + bias_hh folded into Keras' one bias"))
+    per = len(params) // directions
+    chain.emit(layer, {key: tensor for index, suffix in enumerate(("_l0", "_l0_reverse")[:directions])
+                       for key, tensor in _direction(kind, params[index * per:(index + 1) * per], suffix).items()})
     if sequences:
         return Value(chain.out_shape(node), value.layout)
     return Value(chain.program.shapes[chain.current], "flat")
@@ -283,4 +295,4 @@ SUPPORTED = ("Linear, Conv1d/Conv2d (groups 1), ReLU, Tanh, Sigmoid, Softmax, Lo
              "LeakyReLU (slope >= 0), Softplus (beta 1), Dropout, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool to 1, "
              "AdaptiveMaxPool to 1, mean or amax over spatial or steps axes, Flatten/view/reshape, transpose/permute/"
              "movedim (a relabeling), zero padding (F.pad, ZeroPad), x * c, x / c, x + c, x - c (rescaling), "
-             "BatchNorm1d/2d, Embedding, RNN/LSTM/GRU (one layer, one direction)")
+             "BatchNorm1d/2d, Embedding, RNN/LSTM/GRU (one layer; bidirectional with its whole output sequence)")

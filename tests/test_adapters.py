@@ -48,6 +48,8 @@ FRAMEWORK_ONLY_MODULES = {
                                        "has positional operands, read in import_ops.py"),
     "import_layers": ("tensorflow", "Keras layer class -> spec layer; PyTorch's twin is import_ops.py (an ATen "
                                     "operation -> spec layer), over a graph rather than a list"),
+    "import_recurrent": ("tensorflow", "Keras recurrent layers and their Bidirectional wrapper -> spec layer, "
+                                       "a part of import_layers.py; torch's RNN operations are in import_ops.py"),
     "import_archive": ("torch", "reads a .pt2 zip archive without unpickling anything; a .keras archive's "
                                 "members are checked in importer.py with zipfile and h5py"),
     "import_graph": ("torch", "the traced graph as a chain of operations, with the tensor layout tracked; a "

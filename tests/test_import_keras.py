@@ -99,6 +99,14 @@ def gru(keras, layers):
                              layers.Dense(2)])
 
 
+def bidirectional(keras, layers):
+    """Keras' own backward copy (sequences, sum) and an explicit backward twin (last state, concat)."""
+    backward = layers.LSTM(3, go_backwards=True)
+    return keras.Sequential([keras.Input(shape=(7, 3)), layers.Bidirectional(layers.GRU(5, return_sequences=True),
+                                                                            merge_mode="sum"),
+                             layers.Bidirectional(layers.LSTM(3), backward_layer=backward), layers.Dense(2)])
+
+
 def zero_padding(keras, layers):
     return keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.ZeroPadding2D(((1, 2), (0, 1))),
                              layers.Conv2D(3, 3, activation="relu"), layers.Flatten(), layers.Dense(2)])
@@ -121,7 +129,7 @@ def mnist_convnet(keras, layers):
 CASES = [(mlp, ".keras"), (mlp, ".h5"), (conv1d, ".keras"), (conv2d, ".keras"), (conv2d, ".h5"),
          (dense_batchnorm, ".keras"), (conv_batchnorm, ".keras"), (conv_batchnorm, ".h5"), (embedding, ".keras"),
          (simple_rnn, ".keras"), (lstm, ".keras"), (lstm, ".h5"), (gru, ".keras"), (zero_padding, ".keras"),
-         (reshape_padding1d, ".keras"), (causal_conv1d, ".keras")]
+         (reshape_padding1d, ".keras"), (causal_conv1d, ".keras"), (bidirectional, ".keras"), (bidirectional, ".h5")]
 
 
 def randomized(model, seed: int = 0):
@@ -365,6 +373,9 @@ ARGUMENTS = [
     ("hard_sigmoid", (5, 3), lambda L, k: L.LSTM(4, recurrent_activation="hard_sigmoid"), "'hard_sigmoid'"),
     ("backwards", (5, 3), lambda L, k: L.SimpleRNN(4, go_backwards=True), "go_backwards=True"),
     ("lstm_relu", (5, 3), lambda L, k: L.LSTM(4, activation="relu"), "activation='relu'"),
+    ("bidirectional_apart", (5, 3), lambda L, k: L.Bidirectional(L.GRU(4), merge_mode=None), "merge_mode=None"),
+    ("bidirectional_unlike", (5, 3), lambda L, k: L.Bidirectional(L.GRU(4), backward_layer=L.GRU(
+        3, go_backwards=True)), "backward_layer=GRU("),
     ("masking", (5,), lambda L, k: L.Embedding(10, 3, mask_zero=True), "mask_zero=True"),
     ("per_channel_scale", (2, 3), lambda L, k: L.Rescaling([1.0, 2.0, 3.0]), "scale=[1.0, 2.0, 3.0]"),
 ]

@@ -34,6 +34,8 @@ def recurrent(layer, info, name, lines: Lines) -> None:
         lines.init += differs("recurrent_bias", "torch", 8)
         lines.init += [f"self.{name}.bias_hh{suffix}.requires_grad_(False)" for suffix, _ in directions]
     raw = (info.input_shape[0], units * len(directions))
+    if layer.bidirectional:
+        lines.forward += differs("bidirectional", "torch", 8)
     lines.forward.append(f"x, _ = self.{name}(x)  # {shape_text(raw, 'last')}")
     if layer.bidirectional:
         _merge(layer, info, lines)
@@ -47,10 +49,9 @@ def recurrent(layer, info, name, lines: Lines) -> None:
 def _merge(layer, info, lines: Lines) -> None:
     """torch's (N, T, 2H): the forward half, then the backward half, in time order. Keras' last state is the
     forward direction's last step and the backward direction's first (it has read the whole sequence then)."""
-    units, concat_sequences = layer.units, layer.return_sequences and layer.merge_mode == "concat"
-    if concat_sequences:
+    units = layer.units
+    if layer.return_sequences and layer.merge_mode == "concat":
         return
-    lines.forward += differs("bidirectional", "torch", 8)
     forward, backward = (f"x[..., :{units}]", f"x[..., {units}:]") if layer.return_sequences else \
         (f"x[:, -1, :{units}]", f"x[:, 0, {units}:]")
     merged = MERGES[layer.merge_mode].format(f=forward, b=backward)
