@@ -227,3 +227,17 @@ def test_harness_run_curves_agree_and_the_scripts_apply_the_options(adapters, tm
         expected = runs[framework]["epochs"][0]["batch_losses"]
         assert len(found) == len(expected) > 1
         assert np.abs(np.array(found) - np.array(expected)).max() <= SCRIPT_TOLERANCE, framework
+
+
+@pytest.mark.parametrize("training, settings", [
+    ({}, []), ({"class_weight": "balanced"}, ["class weights (training.class_weight)"]),
+    ({"label_smoothing": 0.1, "class_weight": {1: 2.0}},
+     ["class weights (training.class_weight)", "label smoothing (training.label_smoothing)"])])
+def test_the_defaults_table_names_the_weights_and_the_smoothing(training, settings):
+    from harness.core import defaults
+
+    spec = _run_spec("defaults", training, binary=False)
+    rows = [row for row in defaults.table(spec) if "(training." in row["setting"]]
+    assert [row["setting"] for row in rows] == settings
+    if training.get("class_weight"):
+        assert "sum(w[y] * loss) / sum(w[y])" in rows[0]["torch"] and "batch size on both" in rows[0]["harness"]

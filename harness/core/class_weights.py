@@ -49,3 +49,26 @@ def class_weights(chosen, target, y_train: np.ndarray) -> Optional[tuple[float, 
         raise SpecError(FIELD, f"class indices must be in [0, {classes - 1}] (the model's {classes} classes); "
                                f"received {outside[0]}")
     return tuple(float(chosen.get(index, 1.0)) for index in range(classes))
+
+
+def default_rows(spec) -> list[dict]:
+    """The defaults-diff rows (harness.core.defaults.table) of training.class_weight and training.label_smoothing."""
+    training, rows = spec.training, []
+    if training.class_weight is not None:
+        chosen = ("'balanced': n / (classes * count) on the training split" if training.class_weight == "balanced"
+                  else f"{dict(sorted(training.class_weight.items()))}, a class left out at 1")
+        rows.append({"setting": "class weights (training.class_weight)",
+                     "keras": "fit(class_weight=...): sum(w[y] * loss) / batch size, a class left out weighs 1; "
+                              "evaluate() unweighted",
+                     "torch": "F.cross_entropy(weight=w), reduction 'mean' on class indices: sum(w[y] * loss) / "
+                              "sum(w[y]), another scale each batch; BCE's pos_weight scales the positive term only",
+                     "harness": f"{chosen}; sum(w[y] * loss) / batch size on both, validation and test unweighted"})
+    if training.label_smoothing > 0:
+        rows.append({"setting": "label smoothing (training.label_smoothing)",
+                     "keras": "(Binary)CategoricalCrossentropy(label_smoothing=s): y (1 - s) + s / classes (binary "
+                              "0.5 s); SparseCategoricalCrossentropy has none: one-hot labels needed",
+                     "torch": "F.cross_entropy(label_smoothing=s) on integer or one-hot labels; "
+                              "binary_cross_entropy_with_logits has none",
+                     "harness": f"s = {training.label_smoothing!r} on both; Keras one-hot encodes integer labels "
+                                "inside its loss, torch smooths a binary target by hand"})
+    return rows

@@ -2,6 +2,7 @@
 each side, and what the harness sets on both. Values from the installed Keras 3.15 and torch 2.13 sources
 (see ../shared/reference/keras-torch-equivalence.md, which tests re-verify)."""
 
+from harness.core import class_weights
 from harness.core.spec import Spec
 
 _OPTIMIZER_ROWS = {
@@ -101,4 +102,4 @@ def table(spec: Spec) -> list[dict]:
          "torch": "logits", "harness": "logits on both"},
         {"setting": "regularization", "keras": "penalty added to the loss",
          "torch": "none (weight_decay is a coupled L2 on the optimizer)", "harness": "the Keras penalty on both"},
-    ] + _checkpoint_rows(spec)
+    ] + class_weights.default_rows(spec) + _checkpoint_rows(spec)
