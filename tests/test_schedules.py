@@ -7,12 +7,14 @@
 - the plateau rule against Keras' own ReduceLROnPlateau callback on the same sequence of monitored values;
 - parity traces (tensorflow, torch and, where it supports the spec, numpy) for every schedule with every optimizer
   family, the clip rotating so that every optimizer meets every clip, at parity.TOLERANCES float32;
-- short `fit` runs in both frameworks: SGD, no dropout, a per-batch schedule and clipping: epoch losses within
-  1e-4 (measured ~1e-7) and learning_rate records within relative 1e-6; reduce_on_plateau drops the rate at the
-  same epoch on both sides.
+- reduce_on_plateau in `fit` drops the rate at the same epoch on both sides;
+- `harness run` with SGD, no dropout, a schedule and a clip: history.csv's learning_rate rows agree across
+  frameworks (relative 1e-6), the epoch losses within 1e-4, and both scripts in OUT/code reproduce the runs' batch
+  losses within 1e-4.
 """
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -122,6 +124,19 @@ def test_the_plateau_rule_is_keras_reduce_lr_on_plateau(tf_adapter, case):
     assert len(set(theirs)) > 2, theirs
 
 
+@pytest.mark.parametrize("schedule, clip", [("piecewise_constant", "clipnorm"), ("cosine_warmup", "global_clipnorm"),
+                                            ("exponential_per_epoch", "clipvalue"), ("reduce_on_plateau", "none")])
+def test_the_defaults_table_names_the_schedule_and_the_clip(schedule, clip):
+    from harness.core.defaults import table
+
+    spec = _mlp(_optimizer("adam", schedule, clip))
+    settings = [row["setting"] for row in table(spec)]
+    wanted = [f"schedule {spec.optimizer.schedule.type}"] + ([f"gradient clipping {clip}="] if clip != "none" else [])
+    assert all(any(setting.startswith(name) for setting in settings) for name in wanted), settings
+    plain = table(_mlp(_optimizer("adam") | {"schedule": None}))
+    assert not any(row["setting"].startswith(("schedule", "gradient clipping")) for row in plain)
+
+
 # --------------------------------------------------------------------------------------------- parity
 
 # Every schedule type (and both steps) with every optimizer family; the clip index (i + j) mod 4 gives each family
@@ -158,26 +173,6 @@ def test_parity_with_every_schedule_clip_and_optimizer(adapters, tmp_path, case)
 
 # ------------------------------------------------------------------------------------------ fit runs
 
-@pytest.mark.parametrize("schedule, clip", [("cosine_warmup", "clipnorm"), ("exponential_per_epoch", "clipvalue"),
-                                            ("piecewise_constant", "global_clipnorm")])
-def test_fit_curves_and_rates_agree(adapters, schedule, clip):
-    optimizer = _optimizer("sgd", schedule, clip) | {"learning_rate": 0.1, "momentum": 0.0}
-    if schedule == "piecewise_constant":
-        optimizer["schedule"] = {**optimizer["schedule"], "values": [0.1, 0.05, 0.02]}
-    spec = _mlp(optimizer)
-    dataset = data.prepare(spec)
-    weights = init.initial_weights(spec.model, SEED)
-    results = {name: fit(adapter, spec, dataset, SEED, weights=weights) for name, adapter in adapters.items()}
-    losses = {name: [row["loss"] for row in result["epochs"]] for name, result in results.items()}
-    rates = {name: [row["learning_rate"] for row in result["epochs"]] for name, result in results.items()}
-    np.testing.assert_allclose(losses["torch"], losses["tensorflow"], rtol=0, atol=CURVE_ATOL)
-    np.testing.assert_allclose(rates["torch"], rates["tensorflow"], rtol=RATE_RTOL, atol=0)
-    per_epoch = -(-dataset.n_train // 16) if schedules.per_batch(spec.optimizer) else 1  # updates per count
-    expected = [schedules.rate(spec.optimizer, epoch * per_epoch) for epoch in range(4)]
-    np.testing.assert_allclose(rates["torch"], expected, rtol=RATE_RTOL)
-    assert len(set(rates["tensorflow"])) > 1 and losses["tensorflow"][-1] < losses["tensorflow"][0]
-
-
 def test_reduce_on_plateau_drops_the_rate_at_the_same_epoch(adapters):
     spec = _mlp(_optimizer("sgd", "reduce_on_plateau") | {"learning_rate": 0.1}, epochs=4)
     dataset = data.prepare(spec)
@@ -187,3 +182,62 @@ def test_reduce_on_plateau_drops_the_rate_at_the_same_epoch(adapters):
     np.testing.assert_allclose(rates["torch"], rates["tensorflow"], rtol=RATE_RTOL, atol=0)
     # patience 0, min_delta 10: epoch 1 sets the best, every later epoch halves the rate
     np.testing.assert_allclose(rates["tensorflow"], [0.1, 0.1, 0.05, 0.025], rtol=RATE_RTOL)
+
+
+# ------------------------------------------------------------------------- harness run and its scripts
+
+RUN_CASES = {  # schedule, clip, the differences model_torch.py must mark: SGD without momentum or dropout
+    "cosine_warmup-clipnorm": ("cosine_warmup", "clipnorm", ["clipnorm"]),
+    "per_epoch-global_clipnorm": ("exponential_per_epoch", "global_clipnorm", ["global_clipnorm"]),
+    "plateau_val_loss-clipvalue": ("reduce_on_plateau", "clipvalue", ["plateau"]),
+}
+
+
+@pytest.mark.parametrize("case", RUN_CASES)
+def test_harness_run_and_its_scripts_apply_the_schedule_and_clip(adapters, tmp_path, case):
+    """harness run (in process): history.csv's learning_rate rows agree across frameworks (relative 1e-6) and
+    change, the loss curves within CURVE_ATOL; then both scripts in OUT/code, run standalone for the same epochs
+    from the same weights, reproduce the harness runs' batch losses (1e-4: the scripts are float32 programs of
+    the same arithmetic)."""
+    from test_code import _batch_losses, _comments, _run_script
+
+    import harness
+    from harness.code.common import DIFFERS
+
+    schedule, clip, topics = RUN_CASES[case]
+    optimizer = _optimizer("sgd", schedule, clip) | {"learning_rate": 0.2, "momentum": 0.0}
+    if schedule == "reduce_on_plateau":
+        optimizer["schedule"] = {**optimizer["schedule"], "monitor": "val_loss"}
+    raw = {"name": case, "data": {"dataset": "iris", "validation_split": 0.2}, "loss": "categorical_crossentropy",
+           "model": {"input_shape": [4], "layers": [dense(8, "tanh"), dense(3, "softmax")]}, "optimizer": optimizer,
+           "training": {"epochs": 3, "batch_size": 16}, "seeds": [0]}
+    results = harness.run(raw, tmp_path / "out", in_process=True, tensorboard=False, save_weights=False,
+                          log=lambda line: None)
+    history = results.history
+    for metric, rtol, atol in (("learning_rate", RATE_RTOL, 0), ("loss", 0, CURVE_ATOL)):
+        rows = history[(history.metric == metric) & (history.split == "train")]
+        table = rows.pivot_table(index="epoch", columns="framework", values="value")
+        assert len(table) == 3, f"{metric}: {len(table)} epochs recorded"
+        np.testing.assert_allclose(table.torch, table.tensorflow, rtol=rtol, atol=atol, err_msg=metric)
+    rates = history[history.metric == "learning_rate"]
+    assert rates.value.nunique() > 1, f"the rate never changed: {sorted(set(rates.value))}"
+    code = tmp_path / "out" / "code"
+    marked = _comments((code / "model_torch.py").read_text())
+    assert all(DIFFERS[topic][1] in marked for topic in topics), topics
+    wanted = [loss for epoch in _run_epochs(tmp_path / "out") for loss in epoch]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda framework: _run_script(code, framework, "--weights", "initial_weights.npz", "--epochs",
+                                                    "3", "--batch-losses", str(tmp_path / f"{framework}.csv")),
+                      ("tensorflow", "torch")))
+    for framework in ("tensorflow", "torch"):
+        found = _batch_losses(tmp_path / f"{framework}.csv")
+        np.testing.assert_allclose(found, wanted, rtol=0, atol=CURVE_ATOL, err_msg=f"{framework} script")
+
+
+def _run_epochs(out) -> list[list[float]]:
+    """The tensorflow run's batch losses, epoch by epoch, from its run record."""
+    import json
+
+    record = next(json.loads(path.read_text()) for path in (out / "runs").glob("*.json")
+                  if json.loads(path.read_text())["framework"] == "tensorflow")
+    return [epoch["batch_losses"] for epoch in record["epochs"]]

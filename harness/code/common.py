@@ -98,6 +98,22 @@ DIFFERS = {
         "The harness' canonical weights are Keras' layout: they load as they are.",
         "The harness' canonical weights are Keras' layout: kernels (in, out) are the transpose of torch's "
         "(out, in); convolution kernels (k..., in, out) move to (out, in, k...)."),
+    "clipnorm": (
+        "clipnorm clips each gradient tensor to that L2 norm on its own.",
+        "Keras' clipnorm clips each gradient tensor on its own (g * clip / max(||g||, clip)); torch has no such "
+        "clip, and clip_grad_norm_ is global, so it is written out."),
+    "global_clipnorm": (
+        "global_clipnorm scales all gradients together to at most that L2 norm.",
+        "Keras' global_clipnorm scales every gradient by clip * min(1 / norm, 1 / clip); torch's clip_grad_norm_ "
+        "uses clip / (norm + 1e-6), so it is written out."),
+    "plateau": (
+        "ReduceLROnPlateau is called after each epoch (one fit per epoch would restart its counters).",
+        "Keras' ReduceLROnPlateau rule: min_delta is absolute, the rate drops when wait >= patience, then "
+        "cooldown epochs pass. torch's ReduceLROnPlateau differs (a relative threshold by default, "
+        "num_bad_epochs > patience, eps=1e-8), so the rule is written out."),
+    "plateau_metric": (
+        "The spec's plateau monitors a metric; this script computes none and monitors the loss instead.",
+        "The spec's plateau monitors a metric; this script computes none and monitors the loss instead."),
 }
 PREFIX = {"keras": "Differs from PyTorch:", "torch": "Differs from Keras:"}
 

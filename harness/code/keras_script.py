@@ -1,7 +1,7 @@
 """`model_keras.py`: the spec as a Keras Sequential, compiled and fitted, every hyperparameter written out. The
 twin of torch_script.py."""
 
-from harness.code import loss_lines
+from harness.code import loss_lines, optimizer_lines
 from harness.code.common import (
     ARGUMENTS,
     WRITE_LOSSES,
@@ -125,22 +125,23 @@ def _model(spec) -> list[str]:
 
 def _optimizer(o) -> tuple[list[str], str]:
     """(the comment lines, the keras.optimizers call) for the spec's optimizer."""
-    off = dict(clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False)
+    off = dict(**optimizer_lines.keras_clips(o), use_ema=False)
+    lr = optimizer_lines.keras_learning_rate(o)  # a per-batch schedule: Keras' schedule object
     if o.type == "sgd":
-        return [], call("keras.optimizers.SGD", learning_rate=o.learning_rate, momentum=o.momentum,
+        return [], call("keras.optimizers.SGD", learning_rate=lr, momentum=o.momentum,
                         nesterov=o.nesterov, weight_decay=None, **off)
     if o.type in ("adam", "adamw"):
         decay = dict(weight_decay=o.weight_decay) if o.type == "adamw" else dict(weight_decay=None)
         name = "keras.optimizers.Adam" if o.type == "adam" else "keras.optimizers.AdamW"
-        return differs("adam_epsilon", "keras", 8), call(name, learning_rate=o.learning_rate, beta_1=o.beta_1,
+        return differs("adam_epsilon", "keras", 8), call(name, learning_rate=lr, beta_1=o.beta_1,
                                                          beta_2=o.beta_2, epsilon=o.epsilon, amsgrad=o.amsgrad,
                                                          **decay, **off)
     if o.type == "rmsprop":
         return differs("rmsprop_epsilon", "keras", 8), call(
-            "keras.optimizers.RMSprop", learning_rate=o.learning_rate, rho=o.rho, momentum=o.momentum,
+            "keras.optimizers.RMSprop", learning_rate=lr, rho=o.rho, momentum=o.momentum,
             epsilon=o.epsilon, centered=o.centered, weight_decay=None, **off)
     return differs("adagrad", "keras", 8), call(
-        "keras.optimizers.Adagrad", learning_rate=o.learning_rate,
+        "keras.optimizers.Adagrad", learning_rate=lr,
         initial_accumulator_value=o.initial_accumulator_value, epsilon=o.epsilon, weight_decay=None, **off)
 
 
@@ -262,9 +263,10 @@ def keras_script(spec, target, seed: int, batch_size: int, source: str) -> str:
     text = [*docstring(f"{spec.name} in Keras: a Sequential model, compile and fit.", spec.name,
                        [f"Written by the harness from {source}.", *usage("model_keras.py", "model_torch.py", seed)]),
             "", "import argparse", "import csv", "from pathlib import Path", "", "import keras", "import numpy as np",
-            "", *constants(spec, seed, batch_size), *loss_lines.keras_constants(target), "", "",
+            "", *constants(spec, seed, batch_size), *loss_lines.keras_constants(target),
+            *optimizer_lines.keras_constants(spec.optimizer), "", "",
             *_model(spec), "", "", *_compile(spec, target), "", "", *_load(spec), *LOAD_DATA, "", "",
-            *_train(target), "", "",
+            *optimizer_lines.keras_train(spec.optimizer, _train(target)), "", "",
             *WRITE_LOSSES,
             "", "", *_main(spec, target), "", "", 'if __name__ == "__main__":', "    main()"]
     return formatted(text)

@@ -1,7 +1,7 @@
 """`model_torch.py`: the spec as an nn.Module with `__init__` and `forward`, its optimizer, its loss and the
 training loop, every hyperparameter written out. The twin of keras_script.py."""
 
-from harness.code import loss_lines
+from harness.code import loss_lines, optimizer_lines
 from harness.code.common import ARGUMENTS, WRITE_LOSSES, call, constants, differs, docstring, formatted, usage
 from harness.code.torch_layers import WANTS, add_layer
 from harness.code.torch_lines import Lines, activation, shape_text
@@ -193,6 +193,8 @@ def torch_script(spec, target, seed: int, batch_size: int, source: str) -> str:
             *constants(spec, seed, batch_size), *loss_lines.torch_constants(target), "", "",
             *_model_class(spec, lines, tail), "", "", *_load_functions(lines), "", "", *_data_function(spec), "", "",
             *loss_lines.torch_loss_function(spec, target),
-            *_training(spec, target, lines, tail), "", "", *WRITE_LOSSES, "", "", *_main(spec, target), "", "",
+            *optimizer_lines.torch_functions(spec.optimizer),
+            *optimizer_lines.torch_train(spec.optimizer, _training(spec, target, lines, tail)), "", "",
+            *WRITE_LOSSES, "", "", *_main(spec, target), "", "",
             'if __name__ == "__main__":', "    main()"]
     return formatted(text)

@@ -2,7 +2,7 @@
 each side, and what the harness sets on both. Values from the installed Keras 3.15 and torch 2.13 sources
 (see ../shared/reference/keras-torch-equivalence.md, which tests re-verify)."""
 
-from harness.core import class_weights
+from harness.core import class_weights, schedules
 from harness.core.spec import Spec
 
 _OPTIMIZER_ROWS = {
@@ -95,7 +95,7 @@ def _checkpoint_rows(spec: Spec) -> list[dict]:
 
 def table(spec: Spec) -> list[dict]:
     """Rows {setting, keras, torch, harness}: every default that differs between the frameworks for this spec."""
-    return _optimizer_rows(spec) + _layer_rows(spec) + _split_rows(spec) + [
+    return _optimizer_rows(spec) + schedules.default_rows(spec.optimizer) + _layer_rows(spec) + _split_rows(spec) + [
         {"setting": "shuffling", "keras": "fit(shuffle=True), TF RNG", "torch": "DataLoader(shuffle=False)",
          "harness": "one numpy permutation per epoch, both"},
         {"setting": "cross-entropy input", "keras": "probabilities (logits path inside for softmax/sigmoid)",

@@ -97,3 +97,42 @@ class Plateau:
             return None
         self.cooldown, self.wait = self.config.cooldown, 0
         return float(_F32(max(current_rate * self.config.factor, self.config.min_lr)))
+
+
+# ------------------------------------------------------------------------------ rows of the defaults-diff table
+# schedule type -> (what Keras' own default or a naive Keras port does, what torch's does)
+_SCHEDULE_ROWS = {
+    "piecewise_constant": ("PiecewiseConstantDecay: values[i] up to and including step boundaries[i]",
+                           "MultiStepLR(milestones, gamma): rate times gamma from each milestone on, per epoch"),
+    "exponential_decay": ("ExponentialDecay: rate * decay_rate ** (step / decay_steps), smooth unless staircase",
+                          "ExponentialLR(gamma): rate * gamma ** epoch, stepped per epoch"),
+    "cosine_decay": ("CosineDecay: no warm-up unless warmup_target; alpha 0; constant after decay_steps",
+                     "CosineAnnealingLR(T_max, eta_min=0) (LinearLR for a warm-up), periodic past T_max"),
+    "reduce_on_plateau": ("ReduceLROnPlateau: min_delta 1e-4 absolute, reduce at wait >= patience (10)",
+                          "ReduceLROnPlateau: threshold 1e-4 relative, at num_bad_epochs > patience (10), eps 1e-8"),
+}
+_CLIP_ROWS = {
+    "clipnorm": ("each tensor on its own: g * c / max(||g||, c)", "none per tensor (clip_grad_norm_ is global)",
+                 "Keras' per-tensor clip on both (written out for torch)"),
+    "global_clipnorm": ("all tensors: g * c * min(1 / norm, 1 / c)", "clip_grad_norm_: g * min(1, c / (norm + 1e-6))",
+                        "Keras' formula on both (written out for torch, no 1e-6)"),
+    "clipvalue": ("clip(g, -v, v)", "clip_grad_value_(v)", "elementwise on both"),
+}
+
+
+def default_rows(optimizer) -> list[dict]:
+    """Rows {setting, keras, torch, harness} for the optimizer's schedule and clipping (none without them)."""
+    rows, schedule = [], optimizer.schedule
+    if schedule is not None and schedule.type in _SCHEDULE_ROWS:
+        keras, torch = _SCHEDULE_ROWS[schedule.type]
+        step = getattr(schedule, "step", "epoch")
+        counted = {"batch": "counts optimizer steps; torch schedulers are stepped once per epoch",
+                   "epoch": "counts epochs: its value is set before each epoch"}[step]
+        harness = ("Keras' rule, decided once per epoch by the harness, on both" if schedule.type ==
+                   "reduce_on_plateau" else f"Keras' formula in float32 on both; {counted}")
+        rows.append({"setting": f"schedule {schedule.type}", "keras": keras, "torch": torch, "harness": harness})
+    for name, (keras, torch, harness) in _CLIP_ROWS.items():
+        if getattr(optimizer, name) is not None:
+            rows.append({"setting": f"gradient clipping {name}={getattr(optimizer, name)}", "keras": keras,
+                         "torch": torch, "harness": harness + ", before weight decay and the update"})
+    return rows

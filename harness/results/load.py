@@ -115,5 +115,5 @@ def load_results(out_dir) -> Results:
     Any fault is one SpecError naming the file, the row and the column; nothing is returned half-read."""
     out_dir = require_folder(out_dir)
     manifest = read_manifest(out_dir / "manifest.json")
-    summary, history = read_tables(out_dir, ("loss", "epoch_seconds", manifest["metric"]))
+    summary, history = read_tables(out_dir, ("loss", "epoch_seconds", "learning_rate", manifest["metric"]))
     return Results(history, summary, manifest, out_dir)
