@@ -15,11 +15,12 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
     return x.double().sqrt().to(x.dtype) if x.dtype != torch.float64 else x.sqrt()
 
 
-def _by_norm(g: torch.Tensor, clip: float) -> torch.Tensor:
-    """tf.clip_by_norm: g * clip / max(||g||, clip), with ||0|| = 0."""
-    l2sum = (g * g).sum()
+def _by_norm(group: list, clip: float) -> list:
+    """tf.clip_by_norm of one Keras variable (one tensor, or the torch tensors it is made of): g * clip /
+    max(||g||, clip), with ||0|| = 0."""
+    l2sum = torch.stack([(g * g).sum() for g in group]).sum()
     norm = _sqrt(l2sum) if l2sum > 0 else l2sum
-    return (g * clip) / torch.maximum(norm, torch.tensor(clip, dtype=g.dtype))
+    return [(g * clip) / torch.maximum(norm, torch.tensor(clip, dtype=g.dtype)) for g in group]
 
 
 def _by_global_norm(gradients: list, clip: float) -> list:
@@ -31,27 +32,51 @@ def _by_global_norm(gradients: list, clip: float) -> list:
     return [g * scale for g in gradients]
 
 
+def gradient_groups(model) -> list[list[torch.Tensor]]:
+    """The model's gradients grouped as Keras' variables: a torch GRU's bias_ih and bias_hh (per direction) are
+    one Keras bias of shape (2, 3H), every other parameter one variable of its own. Frozen parameters (the second
+    bias of an LSTM or SimpleRNN, which Keras does not have) have no gradient and are left out."""
+    groups = []
+    for module in model.modules():
+        own = {name: p for name, p in module.named_parameters(recurse=False) if p.grad is not None}
+        if isinstance(module, torch.nn.GRU):
+            for name in [name for name in own if name.startswith("bias_ih")]:
+                groups.append([own.pop(name).grad, own.pop(name.replace("bias_ih", "bias_hh")).grad])
+        groups += [[p.grad] for p in own.values()]
+    return groups
+
+
 def clip_gradients(gradients: list, optimizer_spec) -> list:
-    """The gradients clipped as the spec's Keras optimizer would: clipnorm per tensor, global_clipnorm over all,
-    clipvalue elementwise; unchanged without clipping. Tensors (a model's .grad) are clipped in place; arrays
-    come back as new arrays."""
-    arrays = not all(isinstance(g, torch.Tensor) for g in gradients)
-    tensors = [torch.as_tensor(np.asarray(g)) if arrays else g for g in gradients]
-    if optimizer_spec.clipnorm:
-        clipped = [_by_norm(g, optimizer_spec.clipnorm) for g in tensors]
-    elif optimizer_spec.global_clipnorm and tensors:
-        clipped = _by_global_norm(tensors, optimizer_spec.global_clipnorm)
-    elif optimizer_spec.clipvalue:
-        clipped = [g.clamp(-optimizer_spec.clipvalue, optimizer_spec.clipvalue) for g in tensors]
-    else:
-        clipped = tensors
+    """The gradients clipped as the spec's Keras optimizer would: clipnorm per Keras variable, global_clipnorm
+    over all, clipvalue elementwise; unchanged without clipping. An entry is a tensor or array, or a list of the
+    torch tensors that make one Keras variable (`gradient_groups`). Tensors (a model's .grad) are clipped in
+    place; arrays come back as new arrays."""
+    grouped = [list(g) if isinstance(g, (list, tuple)) else [g] for g in gradients]
+    arrays = not all(isinstance(g, torch.Tensor) for group in grouped for g in group)
+    groups = [[torch.as_tensor(np.asarray(g)) for g in group] if arrays else group for group in grouped]
+    clipped = _clipped(groups, optimizer_spec)
     if arrays:
-        return [t.numpy() for t in clipped]
+        return [[t.numpy() for t in group] if isinstance(entry, (list, tuple)) else group[0].numpy()
+                for entry, group in zip(gradients, clipped)]
     with torch.no_grad():
-        for tensor, value in zip(tensors, clipped):
-            if value is not tensor:
-                tensor.copy_(value)
-    return tensors
+        for group, values in zip(groups, clipped):
+            for tensor, value in zip(group, values):
+                if value is not tensor:
+                    tensor.copy_(value)
+    return gradients
+
+
+def _clipped(groups: list, optimizer_spec) -> list:
+    tensors = [g for group in groups for g in group]
+    if optimizer_spec.clipnorm:
+        return [_by_norm(group, optimizer_spec.clipnorm) for group in groups]
+    if optimizer_spec.global_clipnorm and tensors:
+        flat = iter(_by_global_norm(tensors, optimizer_spec.global_clipnorm))
+    elif optimizer_spec.clipvalue:
+        flat = iter([g.clamp(-optimizer_spec.clipvalue, optimizer_spec.clipvalue) for g in tensors])
+    else:
+        return groups
+    return [[next(flat) for _ in group] for group in groups]
 
 
 def clipping_convention() -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from harness.core import schedules
-from models_torch.clipping import clip_gradients
+from models_torch.clipping import clip_gradients, gradient_groups
 from models_torch.losses import loss_arguments, sample_weights
 from models_torch.model import get_weights
 from models_torch.optimizers import keras_exact_arguments
@@ -53,7 +53,7 @@ class ParityTrainer:
         loss = self.loss_fn(raw, labels, sample_weights(self.target, labels)) + self.model.penalty()
         loss.backward()
         gradients = _canonical_gradients(self.model, self.trainable)  # as Keras' tape gives them: before clipping
-        clip_gradients([p.grad for p in self.model.parameters() if p.grad is not None], self.optimizer_spec)
+        clip_gradients(gradient_groups(self.model), self.optimizer_spec)
         if schedules.per_batch(self.optimizer_spec):  # what Keras' schedule gives at its iterations
             self.set_learning_rate(schedules.rate(self.optimizer_spec, self.updates))
         self.optimizer.step()

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from harness.core import schedules
-from models_torch.clipping import clip_gradients
+from models_torch.clipping import clip_gradients, gradient_groups
 from models_torch.losses import loss_arguments, sample_weights
 from models_torch.optimizers import optimizer_arguments
 
@@ -83,7 +83,7 @@ class Trainer:
     def _update(self) -> None:
         """Keras' order: the gradients clipped (written out: torch has no per-tensor clip, and clip_grad_norm_
         adds 1e-6 to the norm), then the update; then the rate of the next update for a per-batch schedule."""
-        clip_gradients([p.grad for p in self.model.parameters() if p.grad is not None], self.optimizer_spec)
+        clip_gradients(gradient_groups(self.model), self.optimizer_spec)
         self.optimizer.step()
         self.updates += 1
         if schedules.per_batch(self.optimizer_spec):

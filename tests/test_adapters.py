@@ -38,6 +38,8 @@ FRAMEWORK_ONLY = {
     ("optimizers", "KerasAdam"): ("torch", "Keras' update rule reimplemented in torch; Keras' own optimizer is it"),
     ("optimizers", "KerasRMSprop"): ("torch", "Keras' update rule reimplemented in torch; Keras' own is it"),
     ("optimizers", "KerasAdagrad"): ("torch", "Keras' update rule reimplemented in torch; Keras' own is it"),
+    ("clipping", "gradient_groups"): ("torch", "a torch GRU's bias_ih and bias_hh are one Keras variable, clipped "
+                                               "as one; Keras clips its own variables"),
 }
 
 # Modules with no twin: the inner parts of an importer, whose public face (importer.py: read_model_file,

@@ -147,10 +147,24 @@ PARITY_CASES = {f"{family}-{schedule}": (family, schedule, list(CLIPS)[(i + j) %
                 for (i, family), (j, schedule) in itertools.product(enumerate(FAMILIES), enumerate(PARITY_SCHEDULES))}
 
 
-@pytest.mark.parametrize("case", PARITY_CASES)
+# Recurrent stacks with per-variable clipping: torch's GRU splits Keras' (2, 3H) bias in two tensors, clipped as one
+RECURRENT_CASES = {
+    "gru-clipnorm": ((5, 3), [{"type": "gru", "units": 4, "bias_initializer": "he_uniform"}], "adam", "clipnorm"),
+    "bidirectional_gru-clipnorm": ((5, 3), [{"type": "gru", "units": 4, "bidirectional": True,
+                                             "bias_initializer": "he_uniform"}], "rmsprop", "clipnorm"),
+    "bidirectional_lstm-global_clipnorm": ((5, 3), [{"type": "lstm", "units": 4, "bidirectional": True,
+                                                     "merge_mode": "sum"}], "sgd", "global_clipnorm"),
+}
+
+
+@pytest.mark.parametrize("case", [*PARITY_CASES, *RECURRENT_CASES])
 def test_parity_with_every_schedule_clip_and_optimizer(adapters, tmp_path, case):
-    family, schedule, clip = PARITY_CASES[case]
-    spec = parity_spec(tmp_path, (6,), [dense(8, "tanh")])
+    if case in RECURRENT_CASES:
+        input_shape, body, family, clip = RECURRENT_CASES[case]
+        schedule = "cosine_warmup"
+    else:
+        (family, schedule, clip), input_shape, body = PARITY_CASES[case], (6,), [dense(8, "tanh")]
+    spec = parity_spec(tmp_path, input_shape, body)
     spec = spec.model_copy(update={"optimizer": _mlp(_optimizer(family, schedule, clip)).optimizer})
     dataset = parity.cast_dataset(data.prepare(spec), "float32")
     weights = init.initial_weights(spec.model, SEED)

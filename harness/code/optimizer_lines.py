@@ -102,11 +102,15 @@ _SET_RATE = ["def set_learning_rate(optimizer, rate):", "    for group in optimi
 def _torch_clip(o) -> list[str]:
     head = ["def clip_gradients(model):"]
     if o.clipnorm:
-        return [*head, *differs("clipnorm", "torch", 4), "    for p in model.parameters():",
-                "        if p.grad is not None:",
-                "            norm = (p.grad * p.grad).sum().double().sqrt().float()",
-                f"            clip = torch.tensor({o.clipnorm!r})",
-                "            p.grad.copy_(p.grad * clip / torch.maximum(norm, clip))"]
+        return [*head, *differs("clipnorm", "torch", 4), "    groups = []", "    for module in model.modules():",
+                "        own = {n: p.grad for n, p in module.named_parameters(recurse=False) if p.grad is not None}",
+                "        if isinstance(module, nn.GRU):  # bias_ih and bias_hh are one Keras bias (2, 3H)",
+                '            names = [n for n in own if n.startswith("bias_ih")]',
+                '            groups += [[own.pop(n), own.pop(n.replace("bias_ih", "bias_hh"))] for n in names]',
+                "        groups += [[g] for g in own.values()]", f"    clip = torch.tensor({o.clipnorm!r})",
+                "    for group in groups:",
+                "        norm = torch.stack([(g * g).sum() for g in group]).sum().double().sqrt().float()",
+                "        for g in group:", "            g.copy_(g * clip / torch.maximum(norm, clip))"]
     if o.global_clipnorm:
         clip = o.global_clipnorm
         return [*head, *differs("global_clipnorm", "torch", 4),
