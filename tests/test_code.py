@@ -67,7 +67,8 @@ FAMILIES = {
         {"type": "flatten"}, _dense(12, "relu"), SOFTMAX]),
     "recurrent": _spec("recurrent", [8, 8], [
         {"type": "simple_rnn", "units": 6, "return_sequences": True},
-        {"type": "lstm", "units": 7, "return_sequences": True, "kernel_regularizer": {"l2": 0.01}},
+        {"type": "lstm", "units": 7, "return_sequences": True, "kernel_regularizer": {"l2": 0.01},
+         "bidirectional": True, "merge_mode": "ave"},  # the penalty on both directions' kernels
         {"type": "gru", "units": 5}, SOFTMAX]),
     "batch_normalization": _spec("batch_norm", [8, 8, 1], [
         {"type": "conv2d", "filters": 4, "kernel_size": 3},
@@ -209,9 +210,10 @@ def test_the_differences_are_marked_where_the_scripts_handle_them(family_runs):
     texts = {fw: _comments("\n".join((family_runs[f]["folder"] / SCRIPTS[fw]).read_text() for f in FAMILY_NAMES))
              for fw in SCRIPTS}
     for topic in ("flatten", "gru_gates", "recurrent_bias", "batch_norm", "l2_penalty", "logits", "same_padding",
-                  "same_pool", "channels_first", "init", "weights", "leaky_relu", "last_state"):
+                  "same_pool", "channels_first", "init", "weights", "leaky_relu", "last_state", "bidirectional"):
         assert f"{PREFIX['torch']} {DIFFERS[topic][1]}" in texts["torch"], topic
-    for topic in ("gru_gates", "recurrent_bias", "batch_norm", "l2_penalty", "logits", "same_padding", "same_pool"):
+    for topic in ("gru_gates", "recurrent_bias", "batch_norm", "l2_penalty", "logits", "same_padding", "same_pool",
+                  "bidirectional"):
         assert f"{PREFIX['keras']} {DIFFERS[topic][0]}" in texts["tensorflow"], topic
 
 

@@ -338,6 +338,7 @@ TRAINING_CASES = {
                                                         dense(3, "softmax")]),
     "lstm": ("sequences", SEQUENCE, [rnn("lstm", 8), dense(3, "softmax")]),
     "gru": ("sequences", SEQUENCE, [rnn("gru", 8, return_sequences=True), FLAT, dense(3, "softmax")]),
+    "lstm-bidirectional-ave": ("sequences", SEQUENCE, [bi("lstm", 6, "ave"), dense(3, "softmax")]),
     "embedding": ("tokens", (10,), [embedding(12, 4), pool("global_average_pool1d"), dense(2, "softmax")]),
     "embedding-lstm": ("tokens", (10,), [embedding(12, 4), rnn("lstm", 6), dense(2, "softmax")]),
     "conv2d-dropout": ("digits", IMAGE, [conv2d(4, 3, strides=2, activation="relu"), {"type": "dropout",
