@@ -5,6 +5,7 @@ first (convolution, pooling, batch normalization): the model permutes only where
 a stack of convolutions runs in torch's native NCHW and a flatten still reads Keras' (H, W, C) order.
 """
 
+import contextlib
 from typing import Optional
 
 import numpy as np
@@ -14,6 +15,8 @@ from torch import nn
 from harness.core import registry, shapes
 from models_torch.layers import LAYERS
 from models_torch.weights_file import load_weights_file
+
+MIXED = {"bfloat16": torch.bfloat16}  # training.precision -> the dtype autocast computes in
 
 
 def _to_first(x):  # (N, *spatial, C) -> (N, C, *spatial)
@@ -41,6 +44,7 @@ class SpecModel(nn.Module):
             current = current if block.wants == "any" else block.wants
             layouts.append(current)
         self.layouts = layouts
+        self.autocast: Optional[torch.dtype] = None  # mixed precision: the dtype blocks compute in (build_model)
         # Keras' softmax is over the last axis, the channels: in a channels-first block that is axis 1
         for block, layout in zip(self.blocks, layouts):
             for module in block.modules():
@@ -50,17 +54,22 @@ class SpecModel(nn.Module):
     def forward(self, x, logits: bool = False, masks: Optional[dict] = None, outputs: Optional[list] = None):
         """x (N, *input_shape) -> (N, units). Parity mode only: `masks` {layer index: 0/1 tensor, channels last}
         replaces those dropout layers by x * mask / (1 - rate); `outputs` collects every layer's output
-        (channels last)."""
+        (channels last). With `autocast` (mixed precision) every block but the last runs under torch.autocast;
+        the last one gets float32 input and runs in float32, as the Keras model's last layer does."""
         current, last = "last", len(self.blocks) - 1
         for index, (block, layout) in enumerate(zip(self.blocks, self.layouts)):
             if layout != current:
                 x = _to_first(x) if layout == "first" else _to_last(x)
                 current = layout
+            mixed = self.autocast is not None and index != last
+            if self.autocast is not None and index == last:
+                x = x.float()
             if masks is not None and index in masks:
                 mask = masks[index] if current == "last" else _to_first(masks[index])
-                x = x * mask / (1.0 - block.dropout.p)
+                x = x * mask.to(x.dtype) / (1.0 - block.dropout.p)
             else:
-                x = block.pre_activation(x) if logits and index == last else block(x)
+                with torch.autocast(x.device.type, dtype=self.autocast) if mixed else contextlib.nullcontext():
+                    x = block.pre_activation(x) if logits and index == last else block(x)
             if outputs is not None:
                 outputs.append(_to_last(x) if current == "first" else x)
         return _to_last(x) if current == "first" else x
@@ -80,9 +89,12 @@ class SpecModel(nn.Module):
 
 def build_model(model_spec, seed: int = 0, dtype: str = "float32") -> SpecModel:
     """The spec as an nn.Module with PyTorch's own initialization (seeded); `set_weights` loads matched ones.
-    dtype: 'float32' or 'float64' (parameters and buffers)."""
+    dtype: 'float32' or 'float64' (parameters and buffers), or 'bfloat16': mixed precision, float32 parameters
+    and every block but the last under torch.autocast(bfloat16)."""
     torch.manual_seed(seed)
-    return SpecModel(model_spec).to(getattr(torch, dtype))
+    model = SpecModel(model_spec).to(torch.float32 if dtype in MIXED else getattr(torch, dtype))
+    model.autocast = MIXED.get(dtype)
+    return model
 
 
 def get_weights(model: SpecModel) -> list[np.ndarray]:

@@ -162,7 +162,8 @@ def _parity_and_convert_parsers(commands) -> None:
                                  "step (exit status 1 on FAIL)", formatter_class=DefaultsFormatter)
     parity.add_argument("spec")
     parity.add_argument("--steps", type=_integer(1, 1_000_000), default=50, help="training steps compared")
-    parity.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parity.add_argument("--dtype", choices=["float32", "float64", "bfloat16"], default=None,
+                        help="default: bfloat16 for a spec with training.precision: bfloat16, else float32")
     parity.add_argument("--out", help="report folder (default: results/<spec name>/parity)")
     parity.add_argument("--threads", type=THREADS, default=1, help="threads per framework (1 keeps sums in one order)")
     parity.add_argument("--in-process", action="store_true", help="both frameworks in this process (debugging)")

@@ -77,7 +77,7 @@ def measure(job: Job, spec, adapter, log) -> dict:
     ready_seconds = time.time() - job.launched_at  # process start, imports and data, before any model exists
 
     start = time.perf_counter()
-    model = bench.to_device(build_checked(adapter, spec.model, spec.seeds[0]), job.device)
+    model = bench.to_device(build_checked(adapter, spec.model, spec.seeds[0], spec.training.precision), job.device)
     trainer = adapter.make_trainer(spec, model, dataset.target, execution=job.execution)
     trainer.train_epoch(x[:batch], y[:batch], batch)
     bench.synchronize()

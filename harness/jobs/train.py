@@ -75,23 +75,13 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         epochs, best_weights = _resume(checkpoints, trainer, counters, spec, log, on_epoch)
         kept = sum(len(row.get("batch_losses", [])) for row in epochs)
     for epoch in range(len(epochs), spec.training.epochs):
-        order = epoch_order(seed, epoch, dataset.n_train)
-        x, y = dataset.x_train[order], dataset.y_train[order]
-        learning_rate = _epoch_learning_rate(trainer, spec, epoch)
-        start = time.perf_counter()
-        loss, metric = trainer.train_epoch(x, y, batch_size)
-        row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start,
-               **learning_rate}
-        kept = _keep_batch_losses(row, trainer.batch_losses, kept)
-        if not math.isfinite(loss):
-            epochs.append(row)
+        row, kept = _train_epoch(trainer, spec, dataset, seed, epoch, batch_size, kept)
+        epochs.append(row)
+        if not math.isfinite(row["loss"]):
             on_epoch(row)
             status = "diverged"
-            log(f"epoch {epoch + 1}: loss is {loss}, stopping (diverged)")
+            log(f"epoch {epoch + 1}: loss is {row['loss']}, stopping (diverged)")
             break
-        if len(dataset.x_val):
-            row["val_loss"], row["val_metric"] = trainer.evaluate(dataset.x_val, dataset.y_val)
-        epochs.append(row)
         log(_epoch_line(row, spec.training.epochs, dataset.target.metric))
         on_epoch(row)
         stop = stopper.update(epoch, row)
@@ -104,16 +94,27 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
         if checkpoints is not None and checkpoints.due(epoch + 1, spec.training.epochs):
             checkpoints.save(trainer, epochs, counters, best_weights)
     _finish(adapter, model, best_weights, status, on_finish)
-    return {
-        "status": status,
-        "epochs": epochs,
-        "test": _test_figures(trainer, dataset) if status == "ok" else {},
-        "batch_size": batch_size,
-        "stopped_early": status == "ok" and len(epochs) < spec.training.epochs,
-        "best_epoch": None if stopper.best_epoch is None else stopper.best_epoch + 1,
-        "params": adapter.count_params(model),
-        "hyperparameters": trainer.hyperparameters(),
-    }
+    return {"status": status, "epochs": epochs, "test": _test_figures(trainer, dataset) if status == "ok" else {},
+            "batch_size": batch_size, "stopped_early": status == "ok" and len(epochs) < spec.training.epochs,
+            "best_epoch": None if stopper.best_epoch is None else stopper.best_epoch + 1,
+            "params": adapter.count_params(model), "hyperparameters": trainer.hyperparameters()}
+
+
+def _train_epoch(trainer, spec: Spec, dataset: Dataset, seed: int, epoch: int, batch_size: int,
+                 kept: int) -> tuple[dict, int]:
+    """One epoch in the harness' batch order, timed, then the validation figures (unless it diverged). Returns
+    its row and the run's count of batch losses kept."""
+    order = epoch_order(seed, epoch, dataset.n_train)
+    x, y = dataset.x_train[order], dataset.y_train[order]
+    learning_rate = _epoch_learning_rate(trainer, spec, epoch)
+    start = time.perf_counter()
+    loss, metric = trainer.train_epoch(x, y, batch_size)
+    row = {"epoch": epoch + 1, "loss": loss, "metric": metric, "epoch_seconds": time.perf_counter() - start,
+           **learning_rate}
+    kept = _keep_batch_losses(row, trainer.batch_losses, kept)
+    if math.isfinite(loss) and len(dataset.x_val):
+        row["val_loss"], row["val_metric"] = trainer.evaluate(dataset.x_val, dataset.y_val)
+    return row, kept
 
 
 def _epoch_learning_rate(trainer, spec: Spec, epoch: int) -> dict:

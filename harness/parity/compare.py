@@ -11,9 +11,14 @@ def _max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))) if np.size(a) else 0.0
 
 
-def _worst(tensors_a, tensors_b, names) -> tuple[float, str]:
-    """The largest |a - b| over a list of tensors, and the name of the tensor where it is."""
-    deltas = [_max_abs(a, b) for a, b in zip(tensors_a, tensors_b)]
+def _scale(tensor, relative: bool) -> float:
+    return max(1.0, float(np.max(np.abs(tensor)))) if relative and np.size(tensor) else 1.0
+
+
+def _worst(tensors_a, tensors_b, names, relative: bool = False) -> tuple[float, str]:
+    """The largest |a - b| over a list of tensors (relative: over max(1, max |a|) of each tensor), and the name
+    of the tensor where it is."""
+    deltas = [_max_abs(a, b) / _scale(a, relative) for a, b in zip(tensors_a, tensors_b)]
     if not deltas:
         return 0.0, ""
     k = int(np.argmax(deltas))
@@ -63,7 +68,8 @@ def compare(a_name: str, a: Trace, b_name: str, b: Trace, layer_types: list[str]
                         "ok": delta <= tolerances["forward"] * scale})
     steps = []
     for step, (loss_a, loss_b) in enumerate(zip(a.loss, b.loss)):
-        gradients, gradient_tensor = _worst(a.gradients[step], b.gradients[step], weight_names)
+        gradients, gradient_tensor = _worst(a.gradients[step], b.gradients[step], weight_names,
+                                            relative=tolerances.get("relative_gradients", False))
         weights, weight_tensor = _worst(a.weights[step], b.weights[step], weight_names)
         steps.append({"step": step + 1, "loss_a": float(loss_a), "loss_b": float(loss_b),
                       "loss": abs(float(loss_a) - float(loss_b)), "gradients": gradients,

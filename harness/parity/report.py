@@ -4,6 +4,13 @@ parity_steps.csv, parity_forward.csv, parity.json and parity_deltas.png, all wri
 import pandas as pd
 
 from harness.core import atomic, defaults
+from harness.jobs import trace
+
+
+def _weights_note(result) -> str:
+    if result.dtype not in trace.MIXED:
+        return ""
+    return f"; {trace.WEIGHTS_IN_LR:g} learning rates in {result.dtype}"
 
 
 def _forward_frame(result) -> pd.DataFrame:
@@ -65,8 +72,9 @@ def _markdown(result, forward: pd.DataFrame) -> str:
         f"# Parity: {spec.name} — {'PASS' if result.passed else 'FAIL'}", "",
         f"{result.steps} training steps in {result.dtype} from the same initial weights (seed {spec.seeds[0]}), on "
         f"identical batches. Tolerances: forward {tolerances['forward']:g} (relative to outputs larger than 1), "
-        f"loss {tolerances['loss']:g}, gradients {tolerances['gradients']:g}, weights {tolerances['weights']:g} "
-        "(absolute).", "",
+        f"loss {tolerances['loss']:g}, gradients {tolerances['gradients']:g}"
+        f"{' (relative to gradients larger than 1)' if tolerances.get('relative_gradients') else ''}, weights "
+        f"{tolerances['weights']:g} (absolute{_weights_note(result)}).", "",
         *[f"**Known limit**: {limit}\n" for limit in known_limits(spec, result.dtype)],
         "## Training", "", *_summary_lines(result), "", "![|Δ| per step](parity_deltas.png)", "",
         "## Forward, layer by layer (inference mode, 64 training samples)", "",

@@ -56,17 +56,18 @@ def _framework_traces(spec, work: Path, steps: int, dtype: str, threads: int, in
     return traces, conventions
 
 
-def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float32", in_process: bool = False,
+def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str | None = None, in_process: bool = False,
                threads: int = 1, allow_large: bool = False, log: Callable[[str], None] = print) -> ParityResult:
     if steps < 1:
         raise SpecError("--steps", f"expected at least 1; received {steps}")
+    dtype = dtype or ("bfloat16" if spec.training.precision == "bfloat16" else "float32")
     if dtype not in trace.TOLERANCES:
         raise SpecError("--dtype", f"expected one of {', '.join(trace.TOLERANCES)}; received {dtype!r}")
     resources.check(spec, allow_large=allow_large, dtype_bytes=8 if dtype == "float64" else 4)
     out = folders.claim(Path(out_dir or Path("results") / spec.name / "parity"), "parity")
     dataset = trace.cast_dataset(data.prepare(spec), dtype)
     seed = spec.seeds[0]
-    weights = [w.astype(dtype) for w in weights_npz.starting_weights(spec, seed)]
+    weights = [w.astype("float32" if dtype in trace.MIXED else dtype) for w in weights_npz.starting_weights(spec, seed)]
     log(f"{spec.name}: parity over {steps} steps in {dtype}, batch {data.batch_size_of(spec, dataset.n_train)}, "
         f"seed {seed}")
     with folders.work_dir() as work:
@@ -74,13 +75,15 @@ def run_parity(spec: Spec, out_dir=None, *, steps: int = 50, dtype: str = "float
         np.savez(work / "weights.npz", *weights)
         traces, conventions = _framework_traces(spec, work, steps, dtype, threads, in_process, log)
     supported, reference_note = _reference(spec)
+    if supported and dtype in trace.MIXED:
+        supported, reference_note = False, f"the numpy reference computes in float32 or float64, not {dtype}"
     if supported:
         traces["numpy"] = trace.reference_trace(spec, dataset, weights, steps, dtype, seed)
         conventions["numpy"] = "Keras' update rule, written out in numpy (harness.core.reference)"
     layer_types = [info.type for info in shapes.infer(spec.model)]
     names = [name for name, _, keep in init.canonical_weights(spec.model, seed) if keep]
     pairs = [("tensorflow", "torch")] + ([("tensorflow", "numpy"), ("torch", "numpy")] if supported else [])
-    comparisons = [compare(a, traces[a], b, traces[b], layer_types, names, trace.TOLERANCES[dtype])
+    comparisons = [compare(a, traces[a], b, traces[b], layer_types, names, trace.tolerances(spec, dtype))
                    for a, b in pairs]
     result = ParityResult(spec, dtype, steps, comparisons, conventions, reference_note, out)
     parity_report.write(result)
