@@ -114,6 +114,13 @@ DIFFERS = {
     "plateau_metric": (
         "The spec's plateau monitors a metric; this script computes none and monitors the loss instead.",
         "The spec's plateau monitors a metric; this script computes none and monitors the loss instead."),
+    "mixed_precision": (
+        "mixed_bfloat16 runs every op of a layer in bfloat16 (the matmul, then the bias add, each rounded); "
+        "torch.autocast runs matmuls and convolutions in bfloat16 (addmm rounds once) and the rest in its "
+        "input's dtype. The last layer is float32 on both sides, so the loss takes float32 logits.",
+        "torch.autocast runs matmuls and convolutions in bfloat16 (addmm rounds once) and other ops in their "
+        "input's dtype; Keras' mixed_bfloat16 runs every op of a layer in bfloat16. The last layer runs in "
+        "float32 on both sides (Keras' mixed-precision guide), so the loss takes float32 logits."),
 }
 PREFIX = {"keras": "Differs from PyTorch:", "torch": "Differs from Keras:"}
 

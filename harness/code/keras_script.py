@@ -114,13 +114,24 @@ def _model(spec) -> list[str]:
             f'    """The spec\'s {len(infos)} layers, channels last, with Keras\' initializers."""',
             "    return keras.Sequential(", "        [",
             f"            keras.Input(shape={tuple(spec.model.input_shape)!r}),"]
+    if spec.training.precision != "float32":
+        body += ["            " + line for line in differs("mixed_precision", "keras", 12)]
     for layer, info in zip(spec.model.layers, infos):
         for topic in _topics(layer, info):
             body += ["            " + line for line in differs(topic, "keras", 12)]
         if any(getattr(layer, name, None) is not None for name in REGULARIZERS):
             body += ["            " + line for line in differs("l2_penalty", "keras", 12)]
-        body.append(f"            {layer_call(layer)},  # {shape_comment(info.output_shape)}")
+        body.append(f"            {_with_policy(layer_call(layer), spec, info.index)},  "
+                    f"# {shape_comment(info.output_shape)}")
     return body + ["        ]", "    )"]
+
+
+def _with_policy(text: str, spec, index: int) -> str:
+    """A layer call with its dtype policy under mixed precision: mixed_bfloat16, the last layer float32."""
+    if spec.training.precision == "float32":
+        return text
+    policy = "float32" if index == len(spec.model.layers) - 1 else f"mixed_{spec.training.precision}"
+    return f"{text[:-1]}{'' if text.endswith('()') else ', '}dtype={policy!r})"
 
 
 def _optimizer(o) -> tuple[list[str], str]:

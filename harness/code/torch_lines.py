@@ -19,6 +19,7 @@ class Lines:
     moved: bool = False                                 # the channels_first comment is written once
     flat_from: tuple = ()                               # (spatial..., channels) a torch.flatten left for the next dense
     gru: bool = False                                   # load_weights needs the gate reordering function
+    last_start: int = 0                                 # where the last layer's forward lines begin
 
 
 def activation(name: str, x: str, dim: int) -> str:

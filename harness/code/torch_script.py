@@ -52,6 +52,8 @@ def _layers(spec) -> tuple[Lines, str]:
             else "linear"
         if index == last and logits:
             own, tail = "linear", own
+        if index == last:
+            lines.last_start = len(lines.forward)
         add_layer(lines, layer, info, following, own)
     if lines.layout == "first" and len(infos[-1].output_shape) > 1:
         lines.forward.append(f"x = x.movedim(1, -1)  # {shape_text(infos[-1].output_shape, 'last')}")
@@ -69,6 +71,15 @@ def _indent(lines: list[str], depth: int = 1) -> list[str]:
     return [("    " * depth + line) if line else "" for line in lines]
 
 
+def _forward(spec, lines: Lines) -> list[str]:
+    """forward()'s body; under mixed precision every layer but the last inside torch.autocast."""
+    if spec.training.precision == "float32":
+        return lines.forward
+    dtype = f"torch.{spec.training.precision}"
+    return [*differs("mixed_precision", "torch", 8), f"with torch.autocast(x.device.type, dtype={dtype}):",
+            *_indent(lines.forward[:lines.last_start]), "x = x.float()", *lines.forward[lines.last_start:]]
+
+
 def _model_class(spec, lines: Lines, tail: str) -> list[str]:
     out = shape_text(shapes.output_shape(spec.model), "last")
     source = shape_text(tuple(spec.model.input_shape), input_layout(spec))
@@ -80,7 +91,7 @@ def _model_class(spec, lines: Lines, tail: str) -> list[str]:
             f'        """{"Logits " + out + ": predict() applies the " + tail if tail != "linear" else out}."""']
     if tail != "linear":
         body += _indent(differs("logits", "torch", 8), 2)
-    body += [*_indent(lines.forward, 2), "        return x"]
+    body += [*_indent(_forward(spec, lines), 2), "        return x"]
     if lines.penalty:
         body += ["", "    def penalty(self):",
                  "        \"\"\"Keras' regularization loss, added to the training loss.\"\"\"",
