@@ -83,6 +83,17 @@ def _split_rows(spec: Spec) -> list[dict]:
              "harness": harness}]
 
 
+def _precision_rows(spec: Spec) -> list[dict]:
+    if spec.training.precision == "float32":
+        return []
+    return [{"setting": f"mixed precision (training.precision: {spec.training.precision})",
+             "keras": "mixed_bfloat16 policy: every op of every layer in bfloat16, the output layer too unless "
+                      "given dtype float32",
+             "torch": "torch.autocast(bfloat16): matmuls and convolutions in bfloat16, other ops in their "
+                      "input's dtype, the output layer too",
+             "harness": "both, the last layer in float32 on both sides; float32 weights and loss"}]
+
+
 def _checkpoint_rows(spec: Spec) -> list[dict]:
     if spec.training.checkpoint_every == 0:
         return []
@@ -102,4 +113,4 @@ def table(spec: Spec) -> list[dict]:
          "torch": "logits", "harness": "logits on both"},
         {"setting": "regularization", "keras": "penalty added to the loss",
          "torch": "none (weight_decay is a coupled L2 on the optimizer)", "harness": "the Keras penalty on both"},
-    ] + class_weights.default_rows(spec) + _checkpoint_rows(spec)
+    ] + class_weights.default_rows(spec) + _precision_rows(spec) + _checkpoint_rows(spec)
