@@ -2,7 +2,8 @@
 
 The twin of models_tf/checkpoint.py. The module's state_dict (parameters and buffers: batch normalization's
 running statistics and counters), the optimizer's per-parameter slots and each group's learning rate, and the
-global random-number generator's state (the dropout masks come from it). A slot torch creates only at the first
+global random-number generator's state (the dropout masks come from it), and the trainer's count of updates (a
+per-batch schedule's step). A slot torch creates only at the first
 step is known in advance from the optimizer's class and settings (SLOTS), so a checkpoint is checked against the
 full layout before anything is restored.
 """
@@ -48,6 +49,7 @@ def training_layout(trainer) -> dict[str, tuple]:
     layout = {f"model/{name}": (tuple(tensor.shape), np.dtype(str(tensor.dtype).split(".")[-1]))
               for name, tensor in trainer.model.state_dict().items()}
     layout["rng/torch"] = ((torch.get_rng_state().numel(),), np.dtype("uint8"))
+    layout["trainer/updates"] = ((), np.dtype("int64"))  # drives a per-batch schedule (Keras: its iterations)
     return {**layout, **_slot_layout(trainer)}
 
 
@@ -56,6 +58,7 @@ def training_state(trainer) -> dict[str, np.ndarray]:
     arrays = {f"model/{name}": tensor.detach().cpu().numpy().copy()
               for name, tensor in trainer.model.state_dict().items()}
     arrays["rng/torch"] = torch.get_rng_state().numpy().copy()
+    arrays["trainer/updates"] = np.array(trainer.updates, np.int64)
     saved = trainer.optimizer.state_dict()
     for number, group in enumerate(saved["param_groups"]):
         arrays[f"optimizer/group/{number}/lr"] = np.array(float(group["lr"]), np.float64)
@@ -83,3 +86,4 @@ def restore_training_state(trainer, arrays: dict[str, np.ndarray]) -> None:
         group["lr"] = float(arrays[f"optimizer/group/{number}/lr"])
     trainer.optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     torch.set_rng_state(torch.from_numpy(arrays["rng/torch"].copy()))
+    trainer.updates = int(arrays["trainer/updates"])

@@ -94,8 +94,19 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def set_learning_rate(self, rate: float) -> None:
-        """Sets every param_group's rate (a step: epoch schedule, reduce_on_plateau)."""
+        """Sets every param_group's rate (a schedule, reduce_on_plateau).
+
+        Keras' momentum (SGD, RMSprop) holds a velocity already multiplied by each step's rate; torch's
+        momentum_buffer holds a sum of unscaled steps that the current rate multiplies. With a constant rate the
+        two are one update; when the rate changes, scaling the buffers by old / new keeps them one. A new rate
+        of exactly 0 cannot be matched (Keras' velocity still moves the weights, torch's update is 0 * buffer):
+        the buffers are then left as they are."""
         for group in self.optimizer.param_groups:
+            if rate > 0 and group["lr"] != rate:
+                for param in group["params"]:
+                    buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+                    if buffer is not None:
+                        buffer.mul_(group["lr"] / rate)
             group["lr"] = rate
 
     @torch.no_grad()

@@ -114,6 +114,11 @@ DIFFERS = {
     "plateau_metric": (
         "The spec's plateau monitors a metric; this script computes none and monitors the loss instead.",
         "The spec's plateau monitors a metric; this script computes none and monitors the loss instead."),
+    "momentum_rate": (
+        "SGD's and RMSprop's momentum hold a velocity already multiplied by each step's learning rate.",
+        "Keras' SGD and RMSprop momentum hold a velocity already multiplied by each step's rate, torch's "
+        "momentum_buffer unscaled steps that the current rate multiplies: the buffers are scaled by old / new "
+        "when the rate changes (not to 0, where Keras' velocity still moves the weights)."),
     "mixed_precision": (
         "mixed_bfloat16 runs every op of a layer in bfloat16 (the matmul, then the bias add, each rounded); "
         "torch.autocast runs matmuls and convolutions in bfloat16 (addmm rounds once) and the rest in its "

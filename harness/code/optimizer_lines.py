@@ -95,7 +95,12 @@ def _torch_formula(o) -> list[str]:
             f"    return float(rate * ({f}({1 - s.alpha!r}) * cosine + {f}({s.alpha!r})))"]
 
 
-_SET_RATE = ["def set_learning_rate(optimizer, rate):", "    for group in optimizer.param_groups:",
+_SET_RATE = ["def set_learning_rate(optimizer, rate):",
+             *differs("momentum_rate", "torch", 4),
+             "    for group in optimizer.param_groups:", '        if rate > 0 and group["lr"] != rate:',
+             '            for param in group["params"]:',
+             '                buffer = optimizer.state.get(param, {}).get("momentum_buffer")',
+             "                if buffer is not None:", '                    buffer.mul_(group["lr"] / rate)',
              '        group["lr"] = rate']
 
 

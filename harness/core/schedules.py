@@ -131,6 +131,12 @@ def default_rows(optimizer) -> list[dict]:
         harness = ("Keras' rule, decided once per epoch by the harness, on both" if schedule.type ==
                    "reduce_on_plateau" else f"Keras' formula in float32 on both; {counted}")
         rows.append({"setting": f"schedule {schedule.type}", "keras": keras, "torch": torch, "harness": harness})
+        if getattr(optimizer, "momentum", 0):
+            rows.append({"setting": "momentum under a changing rate",
+                         "keras": "velocity m = momentum * m - lr_t * g: each step's rate inside",
+                         "torch": "buffer b = momentum * b + g, update lr_t * b: the current rate on the whole sum",
+                         "harness": "torch's buffers scaled by old / new rate at each change (exact, but not for a "
+                                    "new rate of 0)"})
     for name, (keras, torch, harness) in _CLIP_ROWS.items():
         if getattr(optimizer, name) is not None:
             rows.append({"setting": f"gradient clipping {name}={getattr(optimizer, name)}", "keras": keras,
