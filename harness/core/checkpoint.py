@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from harness.core import guard
-from harness.core.data_files import NPZ_READ_ERRORS, ZIP_MAGIC, npy_header
+from harness.core.data_files import NPZ_READ_ERRORS, checked_archive, damaged_archive, npy_header
 from harness.core.errors import SpecError
 
 FORMAT = 1
@@ -79,12 +79,7 @@ def read_loop(path, key: str, field: str = "--resume") -> dict:
 def load(path, key: str, expected: Optional[dict[str, tuple]], field: str = "--resume") -> tuple[dict, dict]:
     """(loop state, arrays) of the checkpoint of run `key`, after every check above; expected None: the loop
     state only."""
-    path = guard.check_file(path, field, "weights")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic not in ZIP_MAGIC:
-        raise SpecError(field, f"{path.name} must be a checkpoint (.npz) that harness run wrote; received another "
-                               f"kind of file")
+    path = checked_archive(path, field, "weights", "a checkpoint (.npz) that harness run wrote")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if LOOP not in archive.files:
@@ -97,9 +92,7 @@ def load(path, key: str, expected: Optional[dict[str, tuple]], field: str = "--r
     except SpecError:
         raise
     except NPZ_READ_ERRORS as error:
-        problem = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-        raise SpecError(field, f"{path.name} must be a readable .npz archive; received a damaged one "
-                               f"({problem})") from None
+        raise damaged_archive(error, path.name, field) from None
     return loop, arrays
 
 

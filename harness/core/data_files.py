@@ -186,6 +186,23 @@ NPZ_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFErro
                    TypeError, RuntimeError, NotImplementedError, struct.error, SyntaxError, tokenize.TokenError)
 
 
+def checked_archive(path, field: str, kind: str, what: str) -> Path:
+    """path, if it is a file within the `kind` limit that starts as a zip archive (an .npz); else the one line
+    saying that it must be `what`."""
+    path = guard.check_file(path, field, kind)
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic not in ZIP_MAGIC:
+        raise SpecError(field, f"{path.name} must be {what}; received another kind of file")
+    return path
+
+
+def damaged_archive(error: Exception, name: str, field: str) -> SpecError:
+    """The one line for an .npz that numpy or zipfile cannot read (NPZ_READ_ERRORS)."""
+    problem = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+    return SpecError(field, f"{name} must be a readable .npz archive; received a damaged one ({problem})")
+
+
 def npy_header(archive, key: str, name: str, field: str = "data.path") -> tuple[tuple, np.dtype]:
     """(shape, dtype) that the member's .npy header declares, read without reading its data. Shared by the
     canonical weights files (harness.core.weights_npz)."""

@@ -11,7 +11,7 @@ one SpecError line on `field`.
 import numpy as np
 
 from harness.core import guard, init, registry
-from harness.core.data_files import NPZ_READ_ERRORS, ZIP_MAGIC, npy_header
+from harness.core.data_files import NPZ_READ_ERRORS, checked_archive, damaged_archive, npy_header
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec
 
@@ -93,12 +93,8 @@ def _cut(key: str) -> str:
 
 def load(path, model: ModelSpec, field: str = "--weights") -> list[np.ndarray]:
     """The file's weights in canonical order, float32, after every check above."""
-    path = guard.check_file(path, field, "weights")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic not in ZIP_MAGIC:
-        raise SpecError(field, f"{path.name} must be an .npz archive of the spec's weights (harness import and "
-                               f"harness run write them); received another kind of file")
+    path = checked_archive(path, field, "weights", "an .npz archive of the spec's weights (harness import and "
+                                                   "harness run write them)")
     wanted = layout(model)
     try:
         headers = _headers(path, path.name, field)
@@ -108,9 +104,7 @@ def load(path, model: ModelSpec, field: str = "--weights") -> list[np.ndarray]:
     except SpecError:
         raise
     except NPZ_READ_ERRORS as error:
-        problem = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-        raise SpecError(field, f"{path.name} must be a readable .npz archive; received a damaged one "
-                               f"({problem})") from None
+        raise damaged_archive(error, path.name, field) from None
     for (key, _), array in zip(wanted, weights):
         if not np.isfinite(array).all():
             raise SpecError(field, f"{path.name}: {key} must hold finite numbers; received NaN or infinity")
