@@ -161,10 +161,19 @@ ClassWeight = Annotated[float, Field(ge=0, le=1e6)]
 
 
 def _class_keys(value):
-    """A JSON file's class_weight keys are strings: "3" is read as the class index 3."""
-    if isinstance(value, dict):
-        return {int(k) if isinstance(k, str) and k.isdigit() and len(k) <= 6 else k: v for k, v in value.items()}
-    return value
+    """'balanced', or a mapping of class index to weight, checked here so that a bad one is one message (the
+    union's two branches would give two). A JSON file's keys are strings: "3" is read as the class index 3."""
+    if value is None or value == "balanced":
+        return value
+    expected = "expected 'balanced' or a mapping of class index (0, 1, ...) to a weight in [0, 1e6]"
+    if not isinstance(value, dict) or len(value) > MAX_CLASSES:
+        raise ValueError(f"{expected}; received {brief(value)}")
+    weights = {int(k) if isinstance(k, str) and k.isdigit() and len(k) <= 6 else k: v for k, v in value.items()}
+    for key, weight in weights.items():
+        if not (isinstance(key, int) and not isinstance(key, bool) and 0 <= key < MAX_CLASSES) or isinstance(
+                weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1e6:
+            raise ValueError(f"{expected}; received {brief(key)}: {brief(weight)}")
+    return {key: float(weight) for key, weight in weights.items()}
 
 
 class Training(Frozen):
