@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from harness.core import schedules
+from harness.core.spec_options import CLIPS
 from models_torch.clipping import clip_gradients, gradient_groups
 from models_torch.losses import loss_arguments, sample_weights
 from models_torch.optimizers import optimizer_arguments
@@ -45,6 +46,7 @@ class Trainer:
         optimizer_class, self.optimizer_kwargs = optimizer_arguments(spec.optimizer, native=native)
         self.optimizer = optimizer_class(model.parameters(), **self.optimizer_kwargs)
         self.optimizer_spec, self.updates = spec.optimizer, 0
+        self.clips = any(getattr(spec.optimizer, name) is not None for name in CLIPS)  # skip the walk otherwise
         if schedules.per_batch(spec.optimizer):  # the rate of update 0; Keras' schedule object counts the same way
             self.set_learning_rate(schedules.rate(spec.optimizer, 0))
         self.loss_fn, self.on_logits, self.loss_description = loss_arguments(spec, target)
@@ -83,7 +85,8 @@ class Trainer:
     def _update(self) -> None:
         """Keras' order: the gradients clipped (written out: torch has no per-tensor clip, and clip_grad_norm_
         adds 1e-6 to the norm), then the update; then the rate of the next update for a per-batch schedule."""
-        clip_gradients(gradient_groups(self.model), self.optimizer_spec)
+        if self.clips:
+            clip_gradients(gradient_groups(self.model), self.optimizer_spec)
         self.optimizer.step()
         self.updates += 1
         if schedules.per_batch(self.optimizer_spec):
