@@ -362,7 +362,11 @@ CNN_MNIST1D = {
 CLI_CASES = {
     "mlp_float32": ("mlp_mnist1d", None, "float32", STEPS, 3),  # with the CLI's defaults
     "mlp_float64": ("mlp_mnist1d", None, "float64", STEPS, 3),
-    "cnn": ("mnist1d_cnn", CNN_MNIST1D, "float32", 20, 1),  # the numpy reference has no conv or gru layers
+    # The numpy reference has no conv or gru layers. The test's own small CNN, not experiments/mnist1d_cnn.yaml:
+    # with that file's stratified split (issue 15) its batch at step 3 gives TensorFlow and torch gradients of
+    # the first conv bias 3e-3 apart in float32 (Adam at lr 0.01 then moves the weights 1.8e-2 apart), while in
+    # float64 the two agree to 2.6e-15 over the same 20 steps: float32 round-off amplified, not a translation.
+    "cnn": ("parity_small_cnn", CNN_MNIST1D, "float32", 20, 1),
     "gru": ("mnist1d_gru", GRU_MNIST1D, "float32", 20, 1),
 }
 REPORT_FILES = ("parity.md", "parity_steps.csv", "parity_forward.csv", "parity.json", "parity_deltas.png")
