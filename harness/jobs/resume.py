@@ -13,10 +13,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness.core import checkpoint
+from harness.core import checkpoint, history
 from harness.core.errors import SpecError
 
-ROW_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric", "learning_rate")
 # The loop's objects that count epochs (harness.jobs.train's early stopping, harness.core.schedules' plateau
 # rule) and their counters: numbers, None, or an infinite best before any epoch (saved as None).
 COUNTERS = {"early_stopping": ("best", "best_epoch", "wait"), "plateau": ("best", "wait", "cooldown")}
@@ -80,21 +79,8 @@ class Checkpoints:
         return rows, [arrays[f"best/{i}"] for i in range(kept)] if kept else None
 
 
-def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
 def check_rows(rows, epochs: int, name: str) -> list:
-    """The epoch rows of a checkpoint: a list of at most `epochs` rows numbered 1, 2, ..., with numbers where the
-    loop writes numbers."""
+    """The epoch rows of a checkpoint: a list of 1 to `epochs` rows, each as a run record's (history)."""
     if not isinstance(rows, list) or not 1 <= len(rows) <= epochs:
         raise SpecError(name, f"rows: expected 1 to {epochs} epoch rows; received {str(rows)[:60]}")
-    for position, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or row.get("epoch") != position:
-            raise SpecError(name, f"rows[{position - 1}]: expected the row of epoch {position}; received "
-                                  f"{str(row)[:60]}")
-        bad = [key for key in ROW_NUMBERS if not _number(row.get(key))]
-        losses = row.get("batch_losses", [])
-        if bad or not (isinstance(losses, list) and all(_number(value) for value in losses)):
-            raise SpecError(name, f"rows[{position - 1}].{(bad or ['batch_losses'])[0]}: expected numbers")
-    return rows
+    return history.check_epoch_rows(rows, name, "rows")

@@ -15,14 +15,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from harness.core import atomic, guard, registry
+from harness.core import atomic, guard, history, registry
 from harness.core.errors import SpecError
 from harness.core.spec import Spec
 
 FINISHED = ("ok", "diverged")   # a failed run is not finished: a rerun tries it again
 STATUSES = FINISHED + ("failed", "skipped")
 KEY = r"[0-9a-f]{20}"  # run_key: 20 hex digits, which is all a key may be (it names a file)
-_EPOCH_NUMBERS = ("loss", "metric", "epoch_seconds", "val_loss", "val_metric", "learning_rate")
 
 
 def _versions() -> dict:
@@ -56,10 +55,6 @@ def failed_path(out: Path, key: str) -> Path:
     return Path(out) / "runs" / f"{key}.failed.json"
 
 
-def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
 def check_record(record, name: str) -> dict:
     """The record, if it has the shape the tables need; else the one-line error naming the file and field."""
     def bad(field: str, allowed: str, received) -> SpecError:
@@ -79,21 +74,11 @@ def check_record(record, name: str) -> dict:
         raise bad("epochs", "a list", type(epochs).__name__)
     if record["status"] in FINISHED and not epochs:
         raise bad("epochs", f"at least one epoch for a run with status {record['status']}", "none")
-    for index, epoch in enumerate(epochs):
-        if not isinstance(epoch, dict) or epoch.get("epoch") != index + 1:
-            raise bad(f"epochs[{index}]", f"an object with epoch {index + 1}", epoch)
-        for field in _EPOCH_NUMBERS:
-            if field in epoch and not _number(epoch[field]):
-                raise bad(f"epochs[{index}].{field}", "a number", epoch[field])
-        if any(field not in epoch for field in _EPOCH_NUMBERS[:3]):
-            raise bad(f"epochs[{index}]", "loss, metric and epoch_seconds", sorted(epoch))
-        batch_losses = epoch.get("batch_losses", [])
-        if not isinstance(batch_losses, list) or not all(_number(value) for value in batch_losses):
-            raise bad(f"epochs[{index}].batch_losses", "a list of numbers", batch_losses)
+    history.check_epoch_rows(epochs, name)
     for field in ("test", "threads", "versions", "hyperparameters"):
         if not isinstance(record.get(field, {}), dict):
             raise bad(field, "an object", type(record[field]).__name__)
-    if not all(_number(value) for value in record.get("test", {}).values()):
+    if not all(history.number_or_none(value) for value in record.get("test", {}).values()):
         raise bad("test", "numbers", record["test"])
     if not isinstance(record.get("error", ""), str):
         raise bad("error", "text", record["error"])
