@@ -12,7 +12,6 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -76,9 +75,10 @@ def read_loop(path, key: str, field: str = "--resume") -> dict:
     return load(path, key, None, field)[0]
 
 
-def load(path, key: str, expected: Optional[dict[str, tuple]], field: str = "--resume") -> tuple[dict, dict]:
-    """(loop state, arrays) of the checkpoint of run `key`, after every check above; expected None: the loop
-    state only."""
+def load(path, key: str, expected, field: str = "--resume") -> tuple[dict, dict]:
+    """(loop state, arrays) of the checkpoint of run `key`, after every check above. expected: the arrays'
+    {name: (shape, dtype)}, or a function of the loop state that gives them (what a checkpoint holds can depend
+    on it), or None for the loop state only."""
     path = checked_archive(path, field, "weights", "a checkpoint (.npz) that harness run wrote")
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -87,6 +87,7 @@ def load(path, key: str, expected: Optional[dict[str, tuple]], field: str = "--r
             loop = _loop_state(archive, path.name, key, field)
             if expected is None:
                 return loop, {}
+            expected = expected(loop) if callable(expected) else expected
             _check_arrays(archive, expected, path.name, field)
             arrays = {member: archive[member] for member in expected}
     except SpecError:

@@ -64,12 +64,15 @@ class Checkpoints:
                 log: Callable[[str], None]) -> tuple[list, Optional[list]]:
         """(the epoch rows done, the best weights kept or None), with the trainer and the counters restored.
         canonical: (shape, dtype) of each canonical weight, for the best weights a checkpoint may hold."""
-        kept = checkpoint.read_loop(self.path, self.key, self.path).get("best_weights", 0)
-        if kept not in (0, len(canonical)):
-            raise SpecError(self.path, f"best_weights: expected 0 or {len(canonical)}; received {str(kept)[:40]}")
-        expected = {**self.module.training_layout(trainer),
-                    **{f"best/{i}": layout for i, layout in enumerate(canonical[:kept] if kept else [])}}
+        def expected(loop: dict) -> dict:  # the trainer's state, and the best weights the loop says it kept
+            kept = loop.get("best_weights", 0)
+            if kept not in (0, len(canonical)):
+                raise SpecError(self.path, f"best_weights: expected 0 or {len(canonical)}; received {str(kept)[:40]}")
+            return {**self.module.training_layout(trainer),
+                    **{f"best/{i}": layout for i, layout in enumerate(canonical[:kept])}}
+
         loop, arrays = checkpoint.load(self.path, self.key, expected, field=self.path)
+        kept = loop.get("best_weights", 0)
         rows = check_rows(loop.get("rows"), epochs, self.path)
         saved = loop.get("counters") if isinstance(loop.get("counters"), dict) else {}
         for name, item in counters.items():
