@@ -15,9 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
-from harness.bench.settings import MODES, SWEEP_ALIASES, Settings
+from harness.bench.settings import SWEEP_ALIASES, Settings
 from harness.core import atomic, data, flops, folders, resources
 from harness.core.errors import SpecError
+from harness.core.execution import settings_of
 from harness.core.overrides import set_path, spec_dump
 from harness.core.spec import Spec
 from harness.core.validate import parse_spec
@@ -93,10 +94,7 @@ def environment(settings: Settings, device: str) -> dict:
 
 def execution(framework: str, mode: str, settings: Settings) -> dict:
     """The adapter's execution settings for a mode, with steps_per_execution filled in."""
-    settings_of_mode = dict(MODES[framework][mode][0])
-    if "steps_per_execution" in settings_of_mode:
-        settings_of_mode["steps_per_execution"] = settings.steps_per_execution
-    return settings_of_mode
+    return settings_of(framework, mode, settings.steps_per_execution)
 
 
 def bench_job(spec: Spec, framework: str, mode: str, settings: Settings, device: str, data_path: Path,

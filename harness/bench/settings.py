@@ -6,29 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from harness.core.errors import SpecError
-
-# framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). steps_per_execution
-# None is filled from the settings. DEFAULT_MODES: what `harness run` uses (Keras' own default off TensorFlow).
-MODES = {
-    "tensorflow": {
-        "eager": ({"run_eagerly": True}, "Keras fit with run_eagerly=True: every op dispatched from Python"),
-        "graph": ({}, "Keras fit, the step as a tf.function graph (Keras' default; what `harness run` uses)"),
-        "xla": ({"jit_compile": True}, "the graph compiled by XLA (jit_compile=True)"),
-        "spe": ({"steps_per_execution": None}, "graph, N steps per tf.function call (steps_per_execution=N)"),
-        "xla_spe": ({"jit_compile": True, "steps_per_execution": None}, "XLA and steps_per_execution=N"),
-    },
-    "torch": {
-        "eager": ({}, "eager PyTorch, the harness' own loop (what `harness run` uses)"),
-        "compile": ({"compile": True}, "the model through torch.compile (inductor, no CUDA graphs)"),
-    },
-    "keras_torch": {
-        "eager": ({"run_eagerly": True}, "Keras fit on the PyTorch backend, run_eagerly=True"),
-        "default": ({}, "Keras fit on the PyTorch backend, jit_compile=False (Keras' own step, eager torch)"),
-        "compile": ({"jit_compile": True}, "Keras fit on the PyTorch backend, the step through torch.compile"),
-    },
-}
-DEFAULT_MODES = {"tensorflow": "graph", "torch": "eager", "keras_torch": "default"}
-FRAMEWORK_TITLES = {"tensorflow": "Keras on TensorFlow", "torch": "PyTorch", "keras_torch": "Keras on PyTorch"}
+from harness.core.execution import DEFAULT_MODES, FRAMEWORK_TITLES, MODES, STEPS_PER_EXECUTION  # noqa: F401
 
 # --sweep shorthands; any other name is a dotted path into the spec (model.layers.0.units).
 SWEEP_ALIASES = {"batch_size": "training.batch_size", "sequence_length": "model.input_shape.0",
@@ -48,7 +26,7 @@ class Settings:
     tf32: bool = False
     frameworks: tuple = tuple(MODES)
     modes: Optional[tuple] = None      # mode names; None: every mode of each framework
-    steps_per_execution: int = 32
+    steps_per_execution: int = STEPS_PER_EXECUTION
     large_batch: int = 1024
     infer_calls: int = 200
     matmul_size: Optional[int] = None  # None: 1024 on the CPU, 4096 on a GPU

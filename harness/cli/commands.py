@@ -22,7 +22,8 @@ def _run_sweep(spec, args) -> int:
     from harness.core.overrides import spec_dump, with_overrides
     from harness.sweep.run import run_sweep
 
-    spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults)
+    spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults,
+                          dict(args.execution or []))
     out, summary = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs,
                              retries=args.retries, force=args.force, address=args.address, threads=args.threads,
                              allow_large=args.allow_large)
@@ -80,7 +81,8 @@ def cmd_run(args) -> int:
         check_tracking_uri(args.mlflow, field="--mlflow")
     results, trained = run_experiment(
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
-        optimizer_defaults=args.optimizer_defaults, in_process=args.in_process, threads=args.threads,
+        optimizer_defaults=args.optimizer_defaults, execution=dict(args.execution or []), in_process=args.in_process,
+        threads=args.threads,
         tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large,
         save_weights=not args.no_save_weights, resume=args.resume)
     if args.mlflow is not None:

@@ -52,6 +52,15 @@ def _integer(least: int, most: int):
     return parse
 
 
+def _execution(text: str) -> tuple:
+    """An argparse type: FRAMEWORK=MODE (the modes are checked with the spec, harness.core.execution)."""
+    framework, equals, mode = text.partition("=")
+    if not equals or not framework.strip() or not mode.strip():
+        shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+        raise argparse.ArgumentTypeError(f"expected FRAMEWORK=MODE, e.g. torch=compiled_step; received {shown}")
+    return framework.strip(), mode.strip()
+
+
 THREADS = _integer(1, 4 * CORES)  # more threads than 4 per core only oversubscribes the machine
 
 
@@ -130,6 +139,9 @@ def _run_parser(commands) -> None:
     run.add_argument("--seeds", nargs="+", type=_integer(0, SEED_MAX), help="override spec.seeds")
     run.add_argument("--epochs", type=_integer(1, 100_000), help="override spec.training.epochs")
     run.add_argument("--init", choices=["matched", "native"], help="override spec.init")
+    run.add_argument("--execution", nargs="+", type=_execution, metavar="FRAMEWORK=MODE",
+                     help="override spec.training.execution: how each framework runs its steps, e.g. "
+                          "tensorflow=spe torch=compiled_step (`harness bench` lists the modes)")
     run.add_argument("--optimizer-defaults", choices=["matched", "native"],
                      help="override spec.optimizer_defaults (native: each framework's own optimizer defaults for "
                           "what the spec does not state, as a naive port)")

@@ -13,12 +13,17 @@ def spec_dump(spec: Spec) -> dict:
 
 
 def with_overrides(spec: Spec, frameworks=None, seeds=None, epochs=None, init_mode=None,
-                   optimizer_defaults=None) -> Spec:
+                   optimizer_defaults=None, execution=None) -> Spec:
     """The spec with command-line overrides applied, validated again like a spec file (the spec itself when
-    there are none: it was validated once already)."""
-    if not frameworks and seeds is None and epochs is None and init_mode is None and optimizer_defaults is None:
+    there are none: it was validated once already). execution: {framework: mode}, merged into the spec's
+    training.execution."""
+    if (not frameworks and seeds is None and epochs is None and init_mode is None and optimizer_defaults is None
+            and not execution):
         return spec
     raw = spec_dump(spec)
+    if execution:
+        training = raw.setdefault("training", {})
+        training["execution"] = {**training.get("execution", {}), **execution}
     if frameworks:
         raw["frameworks"] = list(frameworks)
     if seeds is not None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from harness.core import guard, registry
+from harness.core.execution import STEPS_PER_EXECUTION, check_modes
 from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, as_name, brief, literal_of, positive
 from harness.core.spec_options import OptimizerOptions
 
@@ -176,6 +177,10 @@ def _class_keys(value):
     return {key: float(weight) for key, weight in weights.items()}
 
 
+def _execution_modes(value: dict) -> dict:
+    return check_modes(value)
+
+
 class Training(Frozen):
     epochs: positive(MAX_EPOCHS) = 10
     batch_size: Annotated[Union[PositiveInt, Literal["full"]], BeforeValidator(_batch_size)] = Field(
@@ -192,6 +197,11 @@ class Training(Frozen):
         "float32", description="bfloat16: Keras mixed_bfloat16, torch autocast; float32 weights and loss")
     checkpoint_every: int = Field(0, ge=0, le=MAX_EPOCHS, description="epochs between checkpoints for "
                                                                       "`harness run --resume`; 0: none")
+    execution: Annotated[dict[str, str], AfterValidator(_execution_modes)] = Field(
+        default_factory=dict, description="{framework: mode} of harness.core.execution.MODES that `harness run` "
+                                          "trains in; unnamed frameworks train in their default mode")
+    steps_per_execution: positive(100_000) = Field(
+        STEPS_PER_EXECUTION, description="N of the spe modes: training steps per tf.function call")
 
 
 # ------------------------------------------------------------------------------------------ name, sweep

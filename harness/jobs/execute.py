@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from harness.core import atomic, data, weights_npz
+from harness.core import atomic, data, execution, weights_npz
 from harness.core.errors import SpecError, Unavailable
 from harness.core.history import epoch_scalars
 from harness.core.validate import parse_spec
@@ -64,10 +64,17 @@ def _checkpoints(job: Job, spec) -> Optional[Checkpoints]:
                        frameworks.load_module(job.framework, "checkpoint"))
 
 
+def _execution(framework: str, spec) -> tuple[str, dict]:
+    """(mode name, the adapter's execution settings) that training.execution chooses for the framework."""
+    mode = execution.modes_for(spec.training.execution)[framework]
+    return mode, execution.settings_of(framework, mode, spec.training.steps_per_execution)
+
+
 def _train(job: Job, spec, adapter, log) -> dict:
     dataset = data.load(job.data_path)
     weights = _load_weights(job.weights_path) if job.weights_path else None
-    options = dict(log=log, on_finish=_saver(job, spec, adapter), checkpoints=_checkpoints(job, spec))
+    options = dict(log=log, on_finish=_saver(job, spec, adapter), checkpoints=_checkpoints(job, spec),
+                   execution=_execution(job.framework, spec))
     if not job.tensorboard_dir:
         return train.fit(adapter, spec, dataset, job.seed, weights, **options)
     writer = frameworks.load_module(job.framework, "tensorboard").open_writer(job.tensorboard_dir)

@@ -54,18 +54,21 @@ def build_checked(adapter, model_spec, seed: int, dtype: str = "float32"):
 
 def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list] = None,
         log: Callable[[str], None] = lambda line: None, on_epoch: Callable[[dict], None] = lambda row: None,
-        on_finish: Callable[[object], None] = lambda model: None, checkpoints: Optional[Checkpoints] = None) -> dict:
+        on_finish: Callable[[object], None] = lambda model: None, checkpoints: Optional[Checkpoints] = None,
+        execution: Optional[tuple[str, dict]] = None) -> dict:
     """Trains one (framework, seed) run. Returns a plain dict: per-epoch history, test figures, timing, status.
 
     on_epoch(row) gets each epoch's {epoch, loss, metric, epoch_seconds[, learning_rate (with a schedule),
     batch_losses, val_loss, val_metric]} outside the timed part (TensorBoard, progress); a resumed run replays its
     checkpoint's rows first. on_finish(model) gets the trained model (the restored best weights where early
     stopping restores) of a run that did not diverge. checkpoints: where and how often the run saves its state,
-    and whether it resumes."""
+    and whether it resumes. execution: (mode name, the adapter's execution settings) of
+    harness.core.execution.MODES; None: the framework's default mode."""
     model = build_checked(adapter, spec.model, seed, spec.training.precision)
     if weights is not None:
         adapter.set_weights(model, weights)
-    trainer = adapter.make_trainer(spec, model, dataset.target)
+    mode, settings = execution or ("default", None)
+    trainer = adapter.make_trainer(spec, model, dataset.target, settings)
     batch_size = batch_size_of(spec, dataset.n_train)
     stopper = EarlyStopper(spec.training.early_stopping, dataset.target.metric)
     plateau = schedules.Plateau(spec.optimizer, dataset.target.metric)
@@ -97,7 +100,8 @@ def fit(adapter, spec: Spec, dataset: Dataset, seed: int, weights: Optional[list
     return {"status": status, "epochs": epochs, "test": _test_figures(trainer, dataset) if status == "ok" else {},
             "batch_size": batch_size, "stopped_early": status == "ok" and len(epochs) < spec.training.epochs,
             "best_epoch": None if stopper.best_epoch is None else stopper.best_epoch + 1,
-            "params": adapter.count_params(model), "hyperparameters": trainer.hyperparameters()}
+            "params": adapter.count_params(model), "hyperparameters": trainer.hyperparameters(),
+            "execution": {"mode": mode, **trainer.execution_settings()}}
 
 
 def _train_epoch(trainer, spec: Spec, dataset: Dataset, seed: int, epoch: int, batch_size: int,

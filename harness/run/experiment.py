@@ -165,11 +165,11 @@ def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
 
 
 def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
-                   optimizer_defaults=None, in_process: bool = False, threads: Optional[int] = None,
+                   optimizer_defaults=None, execution=None, in_process: bool = False, threads: Optional[int] = None,
                    tensorboard: bool = True, force: bool = False, allow_large: bool = False,
                    save_weights: bool = True, resume: bool = False, log: Callable[[str], None] = print):
     """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
-    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults)
+    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults, execution)
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
     if resume and force:
@@ -241,7 +241,8 @@ def run(spec: Spec, out_dir=None, **options):
     """Trains every (seed, framework) run of the spec and writes the results folder.
 
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
-    never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, in_process,
+    never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, execution
+    ({framework: mode}, over the spec's training.execution), in_process,
     threads, tensorboard, force, allow_large, save_weights (each run's final weights in OUT/weights: the
     framework's own file and the canonical .npz; default True), resume (unfinished runs continue from their
     checkpoints, written every training.checkpoint_every epochs), log. Returns a `harness.results.tables.Results`
