@@ -17,9 +17,9 @@ def _sqrt(x: torch.Tensor) -> torch.Tensor:
 
 def _by_norm(group: list, clip: float) -> list:
     """tf.clip_by_norm of one Keras variable (one tensor, or the torch tensors it is made of): g * clip /
-    max(||g||, clip), with ||0|| = 0."""
-    l2sum = torch.stack([(g * g).sum() for g in group]).sum()
-    norm = _sqrt(l2sum) if l2sum > 0 else l2sum
+    max(||g||, clip). TensorFlow takes the root only where the sum is positive (for its gradient); sqrt(0) is
+    0 as well, so the root is taken everywhere, without reading the sum back to the host."""
+    norm = _sqrt(torch.stack([(g * g).sum() for g in group]).sum())
     return [(g * clip) / torch.maximum(norm, torch.tensor(clip, dtype=g.dtype)) for g in group]
 
 
@@ -33,16 +33,26 @@ def _by_global_norm(gradients: list, clip: float) -> list:
 
 
 def gradient_groups(model) -> list[list[torch.Tensor]]:
-    """The model's gradients grouped as Keras' variables: a torch GRU's bias_ih and bias_hh (per direction) are
-    one Keras bias of shape (2, 3H), every other parameter one variable of its own. Frozen parameters (the second
-    bias of an LSTM or SimpleRNN, which Keras does not have) have no gradient and are left out."""
+    """The model's gradients grouped as Keras' variables (`parameter_groups`)."""
+    parameters = dict(model.named_parameters())
+    return [[parameters[name].grad for name in group] for group in parameter_groups(model)
+            if all(parameters[name].grad is not None for name in group)]
+
+
+def parameter_groups(model) -> list[list[str]]:
+    """The model's trainable parameter names grouped as Keras' variables: a torch GRU's bias_ih and bias_hh (per
+    direction) are one Keras bias of shape (2, 3H), every other parameter one variable of its own. Frozen
+    parameters (the second bias of an LSTM or SimpleRNN, which Keras does not have) are left out."""
     groups = []
-    for module in model.modules():
-        own = {name: p for name, p in module.named_parameters(recurse=False) if p.grad is not None}
+    for prefix, module in model.named_modules():
+        own = {name: p for name, p in module.named_parameters(recurse=False) if p.requires_grad}
+        full = {name: f"{prefix}.{name}" if prefix else name for name in own}
         if isinstance(module, torch.nn.GRU):
             for name in [name for name in own if name.startswith("bias_ih")]:
-                groups.append([own.pop(name).grad, own.pop(name.replace("bias_ih", "bias_hh")).grad])
-        groups += [[p.grad] for p in own.values()]
+                partner = name.replace("bias_ih", "bias_hh")
+                groups.append([full[name], full[partner]])
+                own.pop(name), own.pop(partner)
+        groups += [[full[name]] for name in own]
     return groups
 
 
@@ -54,7 +64,7 @@ def clip_gradients(gradients: list, optimizer_spec) -> list:
     grouped = [list(g) if isinstance(g, (list, tuple)) else [g] for g in gradients]
     arrays = not all(isinstance(g, torch.Tensor) for group in grouped for g in group)
     groups = [[torch.as_tensor(np.asarray(g)) for g in group] if arrays else group for group in grouped]
-    clipped = _clipped(groups, optimizer_spec)
+    clipped = clipped_groups(groups, optimizer_spec)
     if arrays:
         return [[t.numpy() for t in group] if isinstance(entry, (list, tuple)) else group[0].numpy()
                 for entry, group in zip(gradients, clipped)]
@@ -66,7 +76,8 @@ def clip_gradients(gradients: list, optimizer_spec) -> list:
     return gradients
 
 
-def _clipped(groups: list, optimizer_spec) -> list:
+def clipped_groups(groups: list, optimizer_spec) -> list:
+    """The groups' tensors clipped (new tensors; the same lists without clipping)."""
     tensors = [g for group in groups for g in group]
     if optimizer_spec.clipnorm:
         return [_by_norm(group, optimizer_spec.clipnorm) for group in groups]

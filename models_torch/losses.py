@@ -79,3 +79,14 @@ def sample_weights(target, y: torch.Tensor) -> torch.Tensor | None:
     else:
         labels = y.argmax(-1)
     return weights.to(y.device)[labels]
+
+
+def metric_sum(target, out, y) -> torch.Tensor:
+    """Sum over the batch of the per-sample metric (accuracy or mean absolute error), on the model's output."""
+    if target.accuracy == "sparse_categorical":
+        return (out.argmax(-1) == y).float().sum()
+    if target.accuracy == "categorical":
+        return (out.argmax(-1) == y.argmax(-1)).float().sum()
+    if target.accuracy == "binary":  # a probability of exactly 0.5 counts as class 0, as in Keras
+        return ((out > 0.5).float() == y).float().mean(-1).sum()
+    return (out - y).abs().mean(-1).sum()

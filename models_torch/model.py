@@ -74,12 +74,14 @@ class SpecModel(nn.Module):
                 outputs.append(_to_last(x) if current == "first" else x)
         return _to_last(x) if current == "first" else x
 
-    def penalty(self) -> torch.Tensor:
+    def penalty(self, weights: Optional[list] = None) -> torch.Tensor:
         """Keras' regularization loss, l1 * sum|w| + l2 * sum w^2. Keras turns l1 and l2 into float32 tensors
         before the product even for float64 weights, so they are rounded the same way here (no effect in
-        float32)."""
+        float32). weights: the regularized tensors in `penalties` order, where they are not the module's own
+        parameters (torch.func's functional parameters in the compiled step)."""
         total = torch.zeros((), dtype=torch.float32)
-        for weight, regularizer in self.penalties:
+        weights = [weight for weight, _ in self.penalties] if weights is None else weights
+        for weight, (_, regularizer) in zip(weights, self.penalties):
             if regularizer.l1:
                 total = total + float(np.float32(regularizer.l1)) * weight.abs().sum()
             if regularizer.l2:

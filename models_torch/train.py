@@ -4,39 +4,31 @@ Reported numbers follow the Keras convention so the two columns mean the same th
 sample-weighted mean of the per-batch losses computed before each update, regularization penalty included.
 """
 
-import math
-
 import numpy as np
 import torch
 
 from harness.core import schedules
 from harness.core.spec_options import CLIPS
 from models_torch.clipping import clip_gradients, gradient_groups
-from models_torch.losses import loss_arguments, sample_weights
+from models_torch.losses import loss_arguments, metric_sum, sample_weights
 from models_torch.optimizers import optimizer_arguments
 
 
-def _metric_sum(target, out, y) -> torch.Tensor:
-    """Sum over the batch of the per-sample metric (accuracy or mean absolute error), on the model's output."""
-    if target.accuracy == "sparse_categorical":
-        return (out.argmax(-1) == y).float().sum()
-    if target.accuracy == "categorical":
-        return (out.argmax(-1) == y.argmax(-1)).float().sum()
-    if target.accuracy == "binary":  # a probability of exactly 0.5 counts as class 0, as in Keras
-        return ((out > 0.5).float() == y).float().mean(-1).sum()
-    return (out - y).abs().mean(-1).sum()
-
-
 class Trainer:
-    """execution: {"compile": True} runs the model through torch.compile (`harness bench`'s compile mode); None or
-    {} is eager PyTorch. Batches go to the device the model's parameters are on."""
+    """execution (harness.core.execution.MODES): {"compile": True} runs the model's forward through torch.compile;
+    {"compiled_step": True} runs each whole training step as one compiled graph (models_torch.compiled_step);
+    None or {} is eager PyTorch. Batches go to the device the model's parameters are on.
+
+    No step reads anything back to the host: each batch's loss and metric sum stay on the device until the epoch
+    ends, when they are read in one transfer. A non-finite loss is therefore detected at the end of its epoch: the
+    epoch's later batches still run (on weights that no longer mean anything), and the run is marked diverged."""
 
     def __init__(self, spec, model, target, execution: dict | None = None):
         self.model, self.target = model, target
-        unknown = set(execution or {}) - {"compile"}
+        unknown = set(execution or {}) - {"compile", "compiled_step"}
         if unknown:
             raise ValueError(f"unknown PyTorch execution settings {sorted(unknown)}")
-        self.execution = {"compile": False, **(execution or {})}
+        self.execution = {"compile": False, "compiled_step": False, **(execution or {})}
         # Every torch.compile argument stated: the default backend (inductor), no CUDA graphs, shapes specialised
         # first and made dynamic only if they change (torch's own rule, stated here rather than inherited).
         self.forward = (torch.compile(model, fullgraph=False, dynamic=None, backend="inductor", mode="default")
@@ -53,6 +45,11 @@ class Trainer:
         self.loss_name = spec.loss
         self.eval_batch_size = spec.training.eval_batch_size
         self.batch_losses = []  # the last epoch's batch losses
+        self.step = self._eager_step
+        if self.execution["compiled_step"]:
+            from models_torch.compiled_step import CompiledStep
+
+            self.step = CompiledStep(self)
 
     def _outputs(self, x):
         """(what the loss takes, the model's output) for a batch."""
@@ -61,33 +58,46 @@ class Trainer:
         return raw, output
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-        """One pass over (x, y) in the given order. Returns (loss, metric), or stops at the first non-finite loss;
-        each batch's loss is in `batch_losses` until the next epoch."""
+        """One pass over (x, y) in the given order. Returns (loss, metric), NaN for an epoch with a non-finite
+        batch loss; each batch's loss (up to the first non-finite one) is in `batch_losses` until the next epoch."""
         self.model.train()
         x_all, y_all = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
-        loss_sum = metric_sum = 0.0
-        self.batch_losses = []
+        losses, metrics = [], []  # 0-d tensors on the device, one per batch
         for start in range(0, len(x), batch_size):
-            xb, yb = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            self.optimizer.zero_grad(set_to_none=True)
-            raw, output = self._outputs(xb)
-            loss = self.loss_fn(raw, yb, sample_weights(self.target, yb)) + self.model.penalty()
-            loss.backward()
-            self._update()
-            batch_loss = loss.item()
-            self.batch_losses.append(batch_loss)
-            loss_sum += batch_loss * len(xb)
-            metric_sum += _metric_sum(self.target, output.detach(), yb).item()
-            if not math.isfinite(batch_loss):
-                return float("nan"), float("nan")
-        return loss_sum / len(x), metric_sum / len(x)
+            loss, metric = self.step(x_all[start:start + batch_size], y_all[start:start + batch_size])
+            losses.append(loss)
+            metrics.append(metric)
+            self._next_rate()
+        # (2, batches) -> the host, once per epoch
+        batch_losses, batch_metrics = torch.stack([torch.stack(losses), torch.stack(metrics).to(losses[0].dtype)
+                                                   ]).cpu().tolist()
+        sizes = [min(batch_size, len(x) - start) for start in range(0, len(x), batch_size)]
+        finite = [np.isfinite(value) for value in batch_losses]
+        if not all(finite):
+            self.batch_losses = batch_losses[:finite.index(False) + 1]
+            return float("nan"), float("nan")
+        self.batch_losses = batch_losses
+        return (sum(size * value for size, value in zip(sizes, batch_losses)) / len(x),
+                sum(batch_metrics) / len(x))
+
+    def _eager_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One eager update; (loss, metric sum) as 0-d tensors, not read back."""
+        self.optimizer.zero_grad(set_to_none=True)
+        raw, output = self._outputs(xb)
+        loss = self.loss_fn(raw, yb, sample_weights(self.target, yb)) + self.model.penalty()
+        loss.backward()
+        self._update()
+        return loss.detach(), metric_sum(self.target, output.detach(), yb)
 
     def _update(self) -> None:
         """Keras' order: the gradients clipped (written out: torch has no per-tensor clip, and clip_grad_norm_
-        adds 1e-6 to the norm), then the update; then the rate of the next update for a per-batch schedule."""
+        adds 1e-6 to the norm), then the update."""
         if self.clips:
             clip_gradients(gradient_groups(self.model), self.optimizer_spec)
         self.optimizer.step()
+
+    def _next_rate(self) -> None:
+        """Counts the update; sets the rate of the next one for a per-batch schedule."""
         self.updates += 1
         if schedules.per_batch(self.optimizer_spec):
             self.set_learning_rate(schedules.rate(self.optimizer_spec, self.updates))
@@ -116,15 +126,15 @@ class Trainer:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(loss including the penalty, metric) in inference mode, sample-weighted over eval batches."""
         self.model.eval()
-        loss_sum = metric_sum = 0.0
+        loss_sum = metric_total = 0.0
         penalty = self.model.penalty().item()
         for start in range(0, len(x), self.eval_batch_size):
             xb = torch.from_numpy(x[start:start + self.eval_batch_size]).to(self.device)
             yb = torch.from_numpy(y[start:start + self.eval_batch_size]).to(self.device)
             raw, output = self._outputs(xb)
             loss_sum += (self.loss_fn(raw, yb).item() + penalty) * len(xb)
-            metric_sum += _metric_sum(self.target, output, yb).item()
-        return loss_sum / len(x), metric_sum / len(x)
+            metric_total += metric_sum(self.target, output, yb).item()
+        return loss_sum / len(x), metric_total / len(x)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -40,6 +40,12 @@ FRAMEWORK_ONLY = {
     ("optimizers", "KerasAdagrad"): ("torch", "Keras' update rule reimplemented in torch; Keras' own is it"),
     ("clipping", "gradient_groups"): ("torch", "a torch GRU's bias_ih and bias_hh are one Keras variable, clipped "
                                                "as one; Keras clips its own variables"),
+    ("clipping", "parameter_groups"): ("torch", "gradient_groups by parameter name, for the compiled step's "
+                                                "functional gradients"),
+    ("clipping", "clipped_groups"): ("torch", "the clipping arithmetic on grouped tensors, shared by the eager and "
+                                              "the compiled step; Keras clips inside its optimizer"),
+    ("losses", "metric_sum"): ("torch", "the per-batch metric sum the torch loop adds up; Keras keeps its metric "
+                                        "objects"),
 }
 
 # Modules with no twin: the inner parts of an importer, whose public face (importer.py: read_model_file,
@@ -57,6 +63,10 @@ FRAMEWORK_ONLY_MODULES = {
     "import_graph": ("torch", "the traced graph as a chain of operations, with the tensor layout tracked; a "
                               "Keras Sequential already is a chain"),
     "import_ops": ("torch", "an ATen operation -> spec layer; Keras' twin is import_layers.py"),
+    "compiled_step": ("torch", "the whole training step as one torch.compile graph (compiled_step mode); Keras "
+                               "compiles its own train step (tf.function, XLA, steps_per_execution)"),
+    "step_rules": ("torch", "torch.optim's update rules as tensor operations, for the compiled step; Keras' "
+                            "optimizers are traced inside its own train step"),
     "import_layout": ("torch", "the ATen ops that permute, pad, cast or rescale a tensor: a Keras Sequential has "
                                "no such ops between its layers"),
 }

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 from harness.core import guard, registry
 from harness.core.execution import STEPS_PER_EXECUTION, check_modes
 from harness.core.spec_layers import TUPLES_TOO, Frozen, Layer, PositiveInt, as_name, brief, literal_of, positive
-from harness.core.spec_options import OptimizerOptions
+from harness.core.spec_options import Optimizer
 
 LossName = literal_of(registry.LOSSES)
 DatasetName = literal_of(registry.DATASETS)
@@ -38,57 +38,6 @@ class ModelSpec(Frozen):
 
 
 # ------------------------------------------------------------------------------------------- optimizers
-
-LearningRate = Annotated[float, Field(gt=0)]
-Epsilon = Annotated[float, Field(gt=0)]
-Decay = Annotated[float, Field(ge=0, lt=1)]
-
-
-class SGD(OptimizerOptions):
-    type: Literal["sgd"]
-    learning_rate: LearningRate = 0.01
-    momentum: Decay = 0.0
-    nesterov: bool = False
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self):
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov: true needs momentum > 0 (PyTorch refuses it otherwise)")
-        return self
-
-
-class Adam(OptimizerOptions):
-    type: Literal["adam"]
-    learning_rate: LearningRate = 0.001
-    beta_1: Decay = 0.9
-    beta_2: Decay = 0.999
-    epsilon: Epsilon = 1e-7
-    amsgrad: bool = False
-
-
-class AdamW(Adam):
-    type: Literal["adamw"]
-    weight_decay: float = Field(0.004, ge=0, description="decoupled, as in Keras AdamW and torch AdamW")
-
-
-class RMSprop(OptimizerOptions):
-    type: Literal["rmsprop"]
-    learning_rate: LearningRate = 0.001
-    rho: Decay = 0.9
-    momentum: Decay = 0.0
-    epsilon: Epsilon = 1e-7
-    centered: bool = False
-
-
-class Adagrad(OptimizerOptions):
-    type: Literal["adagrad"]
-    learning_rate: LearningRate = 0.001
-    initial_accumulator_value: float = Field(0.1, ge=0)
-    epsilon: Epsilon = 1e-7
-
-
-Optimizer = Annotated[Union[SGD, Adam, AdamW, RMSprop, Adagrad], Field(discriminator="type")]
-
 
 # --------------------------------------------------------------------------------------- data, training
 
@@ -177,10 +126,6 @@ def _class_keys(value):
     return {key: float(weight) for key, weight in weights.items()}
 
 
-def _execution_modes(value: dict) -> dict:
-    return check_modes(value)
-
-
 class Training(Frozen):
     epochs: positive(MAX_EPOCHS) = 10
     batch_size: Annotated[Union[PositiveInt, Literal["full"]], BeforeValidator(_batch_size)] = Field(
@@ -197,7 +142,7 @@ class Training(Frozen):
         "float32", description="bfloat16: Keras mixed_bfloat16, torch autocast; float32 weights and loss")
     checkpoint_every: int = Field(0, ge=0, le=MAX_EPOCHS, description="epochs between checkpoints for "
                                                                       "`harness run --resume`; 0: none")
-    execution: Annotated[dict[str, str], AfterValidator(_execution_modes)] = Field(
+    execution: Annotated[dict[str, str], AfterValidator(check_modes)] = Field(
         default_factory=dict, description="{framework: mode} of harness.core.execution.MODES that `harness run` "
                                           "trains in; unnamed frameworks train in their default mode")
     steps_per_execution: positive(100_000) = Field(

@@ -111,3 +111,56 @@ class OptimizerOptions(Frozen):
             raise ValueError(f"learning_rate must equal schedule.values[0] ({schedule.values[0]}), the rate "
                              f"before the first boundary; received {self.learning_rate}")
         return self
+
+
+# ------------------------------------------------------------------------------------------- optimizers
+
+LearningRate = Annotated[float, Field(gt=0)]
+Epsilon = Annotated[float, Field(gt=0)]
+Decay = Annotated[float, Field(ge=0, lt=1)]
+
+
+class SGD(OptimizerOptions):
+    type: Literal["sgd"]
+    learning_rate: LearningRate = 0.01
+    momentum: Decay = 0.0
+    nesterov: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov: true needs momentum > 0 (PyTorch refuses it otherwise)")
+        return self
+
+
+class Adam(OptimizerOptions):
+    type: Literal["adam"]
+    learning_rate: LearningRate = 0.001
+    beta_1: Decay = 0.9
+    beta_2: Decay = 0.999
+    epsilon: Epsilon = 1e-7
+    amsgrad: bool = False
+
+
+class AdamW(Adam):
+    type: Literal["adamw"]
+    weight_decay: float = Field(0.004, ge=0, description="decoupled, as in Keras AdamW and torch AdamW")
+
+
+class RMSprop(OptimizerOptions):
+    type: Literal["rmsprop"]
+    learning_rate: LearningRate = 0.001
+    rho: Decay = 0.9
+    momentum: Decay = 0.0
+    epsilon: Epsilon = 1e-7
+    centered: bool = False
+
+
+class Adagrad(OptimizerOptions):
+    type: Literal["adagrad"]
+    learning_rate: LearningRate = 0.001
+    initial_accumulator_value: float = Field(0.1, ge=0)
+    epsilon: Epsilon = 1e-7
+
+
+Optimizer = Annotated[Union[SGD, Adam, AdamW, RMSprop, Adagrad], Field(discriminator="type")]
