@@ -18,6 +18,8 @@ hyperparameters read the same objects as in eager mode.
 - Nothing is read back to the host: each step returns its loss and metric sum as 0-d tensors.
 """
 
+import types
+
 import torch
 from torch.func import functional_call, grad_and_value
 
@@ -40,6 +42,9 @@ class CompiledStep:
         self.names = [name for name, param in named.items() if param.requires_grad]
         self.objects = [named[name] for name in self.names]  # the optimizer's state is keyed by these
         self.params = [param.detach() for param in self.objects]  # aliases: updated in place, as the module's
+        # batch normalization's moving statistics: updated in place by the forward, so inputs of the transformed
+        # function (torch.func refuses to mutate a tensor it captured)
+        self.buffers = dict(model.named_buffers())
         names_of = {id(param): name for name, param in named.items()}
         self.penalty_names = [names_of[id(weight)] for weight, _ in model.penalties]
         self.clip_groups = parameter_groups(model) if trainer.clips else None
@@ -53,7 +58,13 @@ class CompiledStep:
         # tensors (shape, dtype, strides) are kept: what else the graph reads (the optimizer's settings, the loss,
         # the model's structure and its training flag) is fixed for the trainer's life, and dynamo's checks of it
         # cost about 200 us per call, more than this model's kernels (measured on experiments/mlp_mnist1d.yaml).
-        self.compiled = torch.compile(self._step, fullgraph=True, dynamic=False, backend="inductor",
+        # Without those guards, two trainers with the same tensor shapes could share a graph: dynamo keeps its
+        # graphs per code object, so each CompiledStep compiles a code object of its own (and has its own limit of
+        # recompiles, of which it uses one per batch shape).
+        own = types.FunctionType(CompiledStep._step.__code__.replace(co_name=f"_step_{id(self):x}"),
+                                 CompiledStep._step.__globals__)
+        self.compiled = torch.compile(types.MethodType(own, self), fullgraph=True, dynamic=False,
+                                      backend="inductor",
                                       options={"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe})
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,17 +72,19 @@ class CompiledStep:
             self.rate = float(self.group["lr"])
             self.lr.fill_(self.rate)
         state = self.trainer.optimizer.state  # a restored checkpoint puts new slot tensors here: read each step
-        return self.compiled(self.params, [state[param] for param in self.objects], self.lr, xb, yb)
+        return self.compiled(self.params, self.buffers, [state[param] for param in self.objects], self.lr, xb, yb)
 
-    def _step(self, params: list, slots: list, lr: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor):
+    def _step(self, params: list, buffers: dict, slots: list, lr: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor):
         trainer, model = self.trainer, self.trainer.model
 
-        def loss_of(functional: dict):
-            raw = functional_call(model, functional, (xb,), {"logits": trainer.on_logits}, strict=False)
+        def loss_of(functional: dict, buffers: dict):
+            raw = functional_call(model, {**functional, **buffers}, (xb,), {"logits": trainer.on_logits},
+                                  strict=False)
             penalty = model.penalty([functional[name] for name in self.penalty_names])
             return trainer.loss_fn(raw, yb, sample_weights(trainer.target, yb)) + penalty, raw
 
-        grads, (loss, raw) = grad_and_value(loss_of, has_aux=True)(dict(zip(self.names, params)))
+        grads, (loss, raw) = grad_and_value(loss_of, argnums=0, has_aux=True)(dict(zip(self.names, params)),
+                                                                              buffers)
         if self.clip_groups is not None:
             clipped = clipped_groups([[grads[name] for name in group] for group in self.clip_groups],
                                      trainer.optimizer_spec)

@@ -100,6 +100,8 @@ def test_a_huge_learning_rate_diverges_at_once(adapters):
         assert result["status"] == "diverged", name
         assert len(result["epochs"]) == 1, f"{name}: kept training after a non-finite loss"
         assert not math.isfinite(result["epochs"][-1]["loss"]), name
+        losses = result["epochs"][-1]["batch_losses"]  # up to and including the first non-finite batch loss
+        assert not math.isfinite(losses[-1]) and all(map(math.isfinite, losses[:-1])), name
         assert result["test"] == {} and not result["stopped_early"], name
 
 

@@ -24,7 +24,7 @@ def _run_sweep(spec, args) -> int:
 
     spec = with_overrides(spec, args.frameworks, args.seeds, args.epochs, args.init, args.optimizer_defaults,
                           dict(args.execution or []))
-    out, summary = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs,
+    out, summary = run_sweep(spec, spec_dump(spec), args.out, executor=args.executor, jobs=args.jobs or 1,
                              retries=args.retries, force=args.force, address=args.address, threads=args.threads,
                              allow_large=args.allow_large)
     print("\n" + (out / "sweep_report.md").read_text().split("## Against")[0].strip())
@@ -48,8 +48,8 @@ def _check_sweep_options(args) -> None:
     """The options a sweep cannot honour are refused, never dropped: its runs go to worker processes (or Ray), it
     writes no TensorBoard files and saves no weights, and MLflow logs a results folder of one experiment."""
     if args.in_process:
-        raise SpecError("--in-process", "is for one experiment; a sweep (a sweep: block, --executor ray or --jobs "
-                                        "above 1) runs every point in worker processes")
+        raise SpecError("--in-process", "is for one experiment; a sweep (a sweep: block or --executor ray) runs "
+                                        "every point in worker processes")
     if args.mlflow is not None:
         raise SpecError("--mlflow", "logs one experiment's results folder; a sweep's folder holds many (run "
                                     "`harness mlflow` on a results folder of one point instead)")
@@ -72,7 +72,7 @@ def cmd_run(args) -> int:
     spec = load_spec(args.spec)
     if args.margin or args.target:
         spec = parse_spec({**spec_dump(spec), "analysis": analysis_of(args, spec_dump(spec).get("analysis", {}))})
-    if spec.sweep or args.executor == "ray" or args.jobs > 1:
+    if spec.sweep or args.executor == "ray":
         _check_sweep_options(args)
         return _run_sweep(spec, args)
     if args.mlflow is not None:
@@ -82,15 +82,20 @@ def cmd_run(args) -> int:
     results, trained = run_experiment(
         spec, args.out, frameworks=args.frameworks, seeds=args.seeds, epochs=args.epochs, init_mode=args.init,
         optimizer_defaults=args.optimizer_defaults, execution=dict(args.execution or []), in_process=args.in_process,
-        threads=args.threads,
+        threads=args.threads, jobs=args.jobs,
         tensorboard=not args.no_tensorboard, force=args.force, allow_large=args.allow_large,
         save_weights=not args.no_save_weights, resume=args.resume)
     if args.mlflow is not None:
         from harness.report.tracking import log_to_mlflow
 
         print(f"{len(log_to_mlflow(results.out_dir, args.mlflow))} runs logged to MLflow at {args.mlflow}")
+    from harness.results.side_by_side import contention_note, execution_note
+
     print()
     print(results.table().to_markdown())
+    for note in (contention_note(results.summary, results.manifest), execution_note(results.manifest)):
+        if note:
+            print(f"\n{note}")
     print(f"\nreport: {results.out_dir / 'report.md'}")
     return 1 if any(record["status"] == "failed" for record in trained) else 0
 
@@ -99,10 +104,24 @@ def cmd_parity(args) -> int:
     from harness.core.validate import load_spec
     from harness.parity.run import run_parity
 
+    if args.modes is not None:
+        return _modes_parity(load_spec(args.spec), args)
     result = run_parity(load_spec(args.spec), args.out, steps=args.steps, dtype=args.dtype,
                         in_process=args.in_process, threads=args.threads, allow_large=args.allow_large)
     print((result.out_dir / "parity.md").read_text().split("## Forward")[0].rstrip())
     print(f"\nreport: {result.out_dir / 'parity.md'}")
+    return 0 if result.passed else 1
+
+
+def _modes_parity(spec, args) -> int:
+    from harness.parity.modes import run_modes_parity
+
+    if args.in_process:
+        raise SpecError("--in-process", "each mode trains in its own worker process; leave the option out")
+    result = run_modes_parity(spec, args.out, epochs=args.epochs, modes=args.modes, threads=args.threads,
+                              allow_large=args.allow_large)
+    print("\n" + (result.out_dir / "modes.md").read_text().rstrip())
+    print(f"\nreport: {result.out_dir / 'modes.md'}")
     return 0 if result.passed else 1
 
 

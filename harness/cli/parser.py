@@ -146,7 +146,8 @@ def _run_parser(commands) -> None:
                      help="override spec.optimizer_defaults (native: each framework's own optimizer defaults for "
                           "what the spec does not state, as a naive port)")
     run.add_argument("--threads", type=THREADS, default=None,
-                     help="intra- and inter-op threads, the same for both frameworks (default: all cores)")
+                     help="intra- and inter-op threads per run, the same for both frameworks (default: the cores "
+                          "divided by the runs at a time, --jobs)")
     _analysis_arguments(run)
     run.add_argument("--no-tensorboard", action="store_true",
                      help="do not write TensorBoard event files (OUT/tensorboard/<framework>-seed<k>/)")
@@ -157,7 +158,10 @@ def _run_parser(commands) -> None:
                                                      "(e.g. sqlite:///mlflow.db)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="sweeps: local worker processes, or Ray tasks (a local Ray instance, or --address)")
-    run.add_argument("--jobs", type=_integer(1, 4 * CORES), default=1, help="sweeps, local executor: runs at a time")
+    run.add_argument("--jobs", type=_integer(1, 4 * CORES), default=None,
+                     help="runs at a time, each in its own worker process with --threads threads (default: an "
+                          "experiment as many as the cores hold, the cores split between them, and its timing rows "
+                          "marked contended; a sweep 1); --jobs 1 times each run alone")
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     run.add_argument("--retries", type=_integer(0, 100), default=2, help="sweeps: retries of a run whose worker died")
     run.add_argument("--force", action="store_true", help="redo runs already finished in the results folder")
@@ -179,6 +183,10 @@ def _parity_and_convert_parsers(commands) -> None:
     parity.add_argument("--out", help="report folder (default: results/<spec name>/parity)")
     parity.add_argument("--threads", type=THREADS, default=1, help="threads per framework (1 keeps sums in one order)")
     parity.add_argument("--in-process", action="store_true", help="both frameworks in this process (debugging)")
+    parity.add_argument("--modes", nargs="*", metavar="MODE", default=None,
+                        help="instead: check that execution modes (all, or these: names or FRAMEWORK:MODE) train "
+                             "what each framework's default mode trains, dropout off (`harness bench` lists them)")
+    parity.add_argument("--epochs", type=_integer(1, 1000), default=3, help="with --modes: epochs per mode")
     _allow_large(parity)
 
     convert = commands.add_parser("convert", help="move trained weights between the frameworks (Keras .weights.h5 "

@@ -34,6 +34,21 @@ FRAMEWORK_TITLES = {"tensorflow": "Keras on TensorFlow", "torch": "PyTorch", "ke
 STEPS_PER_EXECUTION = 32  # N of the spe modes, unless stated
 
 
+# (framework, mode) -> {layer type: why the mode cannot train it}
+UNSUPPORTED = {("torch", "compiled_step"): {
+    kind: "dynamo cannot trace torch's RNN modules inside the step ('Attempted to wrap RNN, GRU, or LSTM'), so "
+          "recurrent models train in eager or compile mode" for kind in ("simple_rnn", "lstm", "gru")}}
+
+
+def unsupported(framework: str, mode: str, layer_types: list[str]) -> str | None:
+    """Why the mode cannot train a model of these layer types, or None."""
+    refused = UNSUPPORTED.get((framework, mode), {})
+    for index, kind in enumerate(layer_types):
+        if kind in refused:
+            return f"{mode} cannot train the {kind} layer model.layers.{index}: {refused[kind]}"
+    return None
+
+
 def settings_of(framework: str, mode: str, steps_per_execution: int = STEPS_PER_EXECUTION) -> dict:
     """The adapter's execution settings for a mode, with steps_per_execution filled in."""
     found = dict(MODES[framework][mode][0])

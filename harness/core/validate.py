@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.core import registry, shapes, spec_file
+from harness.core import execution, registry, shapes, spec_file
 from harness.core.errors import SpecError
 from harness.core.spec import ModelSpec, Spec
 from harness.core.spec_layers import as_name, brief
@@ -128,6 +128,10 @@ def check_training(spec: Spec) -> None:
             and spec.data.validation_split == 0:
         raise SpecError("optimizer.schedule.monitor", f"{schedule.monitor!r} needs data.validation_split > 0; "
                                                       f"received validation_split=0")
+    for framework, mode in spec.training.execution.items():
+        why = execution.unsupported(framework, mode, [layer.type for layer in spec.model.layers])
+        if why:
+            raise SpecError(f"training.execution.{framework}", why)
     target = spec.analysis.target
     if target and target.split == "val" and spec.data.validation_split == 0:
         raise SpecError("analysis.target.split", "'val' needs data.validation_split > 0 (or use split train); "
