@@ -55,8 +55,9 @@ def _write_spec(tmp_path, spec_dict) -> str:
     return str(path)
 
 
-SMALL = {"name": "modes_small", "data": {"dataset": "iris", "validation_split": 0.1}, "loss": "categorical_crossentropy",
-         "optimizer": {"type": "adam", "learning_rate": 0.01}, "frameworks": ["torch"], "seeds": [0],
+SMALL = {"name": "modes_small", "data": {"dataset": "iris", "validation_split": 0.1},
+         "loss": "categorical_crossentropy", "optimizer": {"type": "adam", "learning_rate": 0.01},
+         "frameworks": ["torch"], "seeds": [0],
          "model": {"input_shape": [4], "layers": [dense(8, "relu"), {"type": "dropout", "rate": 0.2},
                                                   dense(3, "softmax")]},
          "training": {"epochs": 2, "batch_size": 32}}
