@@ -12,8 +12,13 @@ Printed per framework:
   - training time ratio harness / hand-written: sum of the harness' epoch times against the hand-written
     training loop's wall time, E epochs each, first-epoch tracing included on both sides (per round; median);
   - the fastest mode's steady-state throughput against the hand-written one (epochs 2..E, median).
+Printed per mode: its steady-state throughput over TensorFlow graph mode's, taken within each round (median over
+rounds). Absolute speeds drift together on a shared machine; these ratios are what must repeat: with --previous
+OUT/overhead.json of another invocation, each mode's ratio is set beside that run's, with their relative
+difference (repeatable within 10 %).
 
     .venv/bin/python benchmarks/overhead.py [--rounds 5] [--epochs 10] [--threads 1] [--out results/bench/overhead]
+                                            [--previous results/bench/overhead-1/overhead.json]
 """
 
 import argparse
@@ -28,7 +33,8 @@ from pathlib import Path
 from harness.bench.run import bench_job, environment, run_bench_job
 from harness.bench.settings import DEFAULT_MODES, MODES, Settings
 from harness.bench.stats import summarize
-from harness.core import atomic, data
+from harness.core import atomic, data, guard
+from harness.core.errors import SpecError
 from harness.core.overrides import spec_dump
 from harness.core.validate import load_spec, parse_spec
 from harness.jobs.job import Job
@@ -115,7 +121,51 @@ def summary(rounds: list[dict], framework: str) -> dict:
             "default_mode_over_hand": modes[DEFAULT_MODES[framework]] / hand_rate}
 
 
-def markdown(results: dict, args, machine: dict) -> str:
+REFERENCE = ("tensorflow", "graph")
+REPEATABLE = 0.10  # two invocations' ratios to TensorFlow graph mode agree within this (relative)
+
+
+def ratios_to_reference(rounds: list[dict]) -> dict:
+    """{"framework mode": median over rounds of (its samples/s / TensorFlow graph mode's in the same round)}."""
+    framework, mode = REFERENCE
+    per_mode: dict = {}
+    for found in rounds:
+        reference = found[framework]["modes_samples_per_second"].get(mode)
+        for name, values in found.items():
+            for each, rate in values["modes_samples_per_second"].items():
+                if reference:
+                    per_mode.setdefault(f"{name} {each}", []).append(rate / reference)
+    return {key: statistics.median(values) for key, values in per_mode.items()}
+
+
+def previous_ratios(path: str) -> dict:
+    """The ratios another invocation wrote, checked before any measuring; else one line and exit status 2."""
+    try:
+        found = guard.read_json(path, "--previous").get("ratios")
+        if not isinstance(found, dict) or not all(guard.finite(value) and value > 0 for value in found.values()):
+            raise SpecError("--previous", f"expected an overhead.json with positive ratios; received {path}")
+    except (SpecError, AttributeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return found
+
+
+def repeatability_lines(ratios: dict, previous: dict) -> list[str]:
+    """The table of this invocation's ratios beside another's."""
+    lines = ["", f"Ratios to {' '.join(REFERENCE)} mode, this invocation against {previous['path']}:", "",
+             "| mode | this run | previous run | relative difference | within 10 % |", "|---|---|---|---|---|"]
+    for key, value in ratios.items():
+        before = previous["ratios"].get(key)
+        if before is None:
+            lines.append(f"| {key} | {value:.3f} | (not measured) | | |")
+            continue
+        difference = abs(value - before) / min(value, before)
+        lines.append(f"| {key} | {value:.3f} | {before:.3f} | {100 * difference:.1f} % | "
+                     f"{'yes' if difference <= REPEATABLE else 'NO'} |")
+    return lines
+
+
+def markdown(results: dict, args, machine: dict, ratios: dict) -> str:
     lines = [f"# Harness overhead on {args.spec}", "",
              f"{args.rounds} interleaved rounds, {args.epochs} epochs, batch {args.batch_size}, {args.threads} "
              f"thread(s); {machine['cpu']}, {machine['logical_cores']} logical cores.", "",
@@ -128,10 +178,16 @@ def markdown(results: dict, args, machine: dict) -> str:
                      f"{max(found['time_ratios']):.3f}] | {found['hand_samples_per_second']:,.0f} | "
                      f"{found['fastest_mode']} | {found['modes_samples_per_second'][found['fastest_mode']]:,.0f} | "
                      f"{found['fastest_over_hand']:.2f} |")
-    lines += ["", "Steady-state samples/s of every mode (median over rounds):", ""]
+    lines += ["", "Steady-state samples/s of every mode (median over rounds), and the default mode against the "
+                  "hand-written loop:", ""]
     for framework, found in results.items():
         lines.append(f"- {framework}: " + ", ".join(f"{mode} {rate:,.0f}"
-                                                     for mode, rate in found["modes_samples_per_second"].items()))
+                                                     for mode, rate in found["modes_samples_per_second"].items())
+                     + f"; default / hand-written {found['default_mode_over_hand']:.2f}")
+    lines += ["", f"Steady-state speed over {' '.join(REFERENCE)} mode, per round (median):", "",
+              "| mode | ratio |", "|---|---|"] + [f"| {key} | {value:.3f} |" for key, value in ratios.items()]
+    if args.previous:
+        lines += repeatability_lines(ratios, {"path": args.previous, "ratios": args.previous_ratios})
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +199,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats of each mode measurement")
     parser.add_argument("--out", default="results/bench/overhead")
+    parser.add_argument("--previous", help="overhead.json of another invocation: compare the ratios to TF graph")
     args = parser.parse_args()
+    args.previous_ratios = previous_ratios(args.previous) if args.previous else None
     raw = spec_dump(load_spec(args.spec))
     raw["training"] = {**raw.get("training", {}), "epochs": args.epochs, "early_stopping": None}
     spec = parse_spec(raw)
@@ -156,11 +214,13 @@ def main() -> None:
                   for index in range(args.rounds)]
     results = {framework: summary(rounds, framework) for framework in ("tensorflow", "torch")}
     machine = manifest.machine()
-    text = markdown(results, args, machine)
+    ratios = ratios_to_reference(rounds)
+    text = markdown(results, args, machine, ratios)
     print("\n" + text)
     out = Path(args.out)
-    atomic.write_json(out / "overhead.json", {"rounds": rounds, "summary": results, "machine": machine,
-                                              "arguments": vars(args), "git_commit": manifest.git_commit()})
+    atomic.write_json(out / "overhead.json", {"rounds": rounds, "summary": results, "ratios": ratios,
+                                              "machine": machine, "arguments": vars(args),
+                                              "git_commit": manifest.git_commit()})
     atomic.write_text(out / "overhead.md", text)
     print(f"written: {out / 'overhead.md'}")
 
