@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.launch import local
+from harness.launch import local, pool
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_MODULES = ("tensorflow", "torch", "keras")
@@ -130,6 +130,7 @@ def test_a_dead_worker_is_a_failed_run_and_the_others_go_on(tmp_path, monkeypatc
         return real(job_path)
 
     monkeypatch.setattr(local, "worker_command", crash_seed_1)
+    monkeypatch.setattr(pool.Pool, "warm", lambda self, frameworks: None)  # every worker through worker_command
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "--frameworks", "torch", "--no-save-weights"]) == 1
     assert not (out / "weights").exists() and json.loads((out / "manifest.json").read_text())["weights"] == []

@@ -182,7 +182,7 @@ def test_help_shows_each_default_once(command, capsys):
     (["--no-tensorboard"], "error: --no-tensorboard: a sweep writes no TensorBoard files"),
 ])
 def test_sweep_path_refuses_what_it_cannot_honour(tmp_path, capsys, option, expected):
-    assert main(["run", str(EXPERIMENTS / "mlp_mnist1d.yaml"), "--jobs", "2", "--out", str(tmp_path / "o"),
+    assert main(["run", str(EXPERIMENTS / "mlp_mnist1d.yaml"), "--executor", "ray", "--out", str(tmp_path / "o"),
                  *option]) == 2
     assert capsys.readouterr().err.startswith(expected)
     assert not (tmp_path / "o").exists()

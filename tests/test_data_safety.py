@@ -124,7 +124,7 @@ def test_a_killed_driver_leaves_a_folder_the_next_command_makes_whole(tmp_path):
     path = write_spec(tmp_path, spec)
     out = tmp_path / "out"
     driver = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--threads",
-                               "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               "1", "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "runs").glob("*.json")):

@@ -49,14 +49,14 @@ def _write_spec(tmp_path: Path, **training) -> Path:
 
 
 def _run(spec: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1", *extra],
+    return subprocess.run([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1", "--jobs", "1", *extra],
                           capture_output=True, text=True, timeout=600)
 
 
 def _kill_at_checkpoint(spec: Path, out: Path, key: str, *extra: str) -> None:
     """Starts `harness run`, and kills its whole process group with SIGKILL shortly after run `key`'s first
     checkpoint appears: in the middle of the next epoch."""
-    process = subprocess.Popen([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1", *extra],
+    process = subprocess.Popen([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1", "--jobs", "1", *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -76,7 +76,7 @@ def _keys(out: Path) -> dict:
 
 def _wait_for_manifest(spec: Path, out: Path) -> dict:
     """The run keys, from a dry start that is stopped at once (the manifest is written before training)."""
-    process = subprocess.Popen([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1"],
+    process = subprocess.Popen([*HARNESS, "run", str(spec), "--out", str(out), "--threads", "1", "--jobs", "1"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while not (out / "manifest.json").is_file():
         time.sleep(0.02)

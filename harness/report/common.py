@@ -25,6 +25,16 @@ def manifest_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def execution_text(facts: dict) -> str:
+    """A framework's execution mode with the adapter's settings, "graph (run_eagerly false, jit_compile false)";
+    'not recorded' for runs of older versions."""
+    execution = facts.get("execution") or {}
+    if not execution.get("mode"):
+        return "not recorded"
+    settings = ", ".join(f"{key} {manifest_value(value)}" for key, value in execution.items() if key != "mode")
+    return f"{execution['mode']} ({settings})" if settings else str(execution["mode"])
+
+
 def unfinished_runs(summary: pd.DataFrame) -> list[dict]:
     """The runs whose status is not ok, as {framework, seed, status, epochs, error}: what both renderers list."""
     runs = []

@@ -13,8 +13,8 @@ import pandas as pd
 from harness.core import guard
 from harness.core.errors import SpecError
 from harness.report.code_view import code_html
-from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
-from harness.results.side_by_side import side_by_side
+from harness.report.common import as_results, execution_text, manifest_value, plot_files, unfinished_runs
+from harness.results.side_by_side import contention_note, execution_note, side_by_side
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -136,7 +136,7 @@ def _hyperparameters(manifest: dict) -> list[str]:
                 for part in ("optimizer", "loss") for key, value in (settings.get(part) or {}).items()]
         lines += [f"<h3>{escape(framework)}</h3>",
                   f"<p>Versions: {escape(versions or 'not recorded')}. "
-                  f"Threads: {escape(threads or 'not recorded')}.</p>"]
+                  f"Threads: {escape(threads or 'not recorded')}. Execution: {escape(execution_text(facts))}.</p>"]
         if rows:
             lines.append(_table(pd.DataFrame(rows, columns=["setting", "value"]), "text"))
     return lines
@@ -190,6 +190,8 @@ def render_html(source, images: Optional[dict[str, bytes]] = None) -> str:
         "<h2>Side by side</h2>",
         "<p class=\"note\">Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.</p>",
         _table(side_by_side(summary, manifest), "numbers", index=True),
+        *[f"<p class=\"note\">{escape(note)}</p>" for note in (contention_note(summary, manifest),
+                                                               execution_note(manifest)) if note],
         *_unfinished(summary),
         *_notes(manifest),
         *_statistics(history, summary, manifest),

@@ -6,7 +6,7 @@ import re
 import pandas as pd
 
 from harness.report.common import as_results
-from harness.results.side_by_side import side_by_side
+from harness.results.side_by_side import contention_note, execution_note, side_by_side
 
 # Characters that LaTeX reads as commands, and the Unicode the report's cells and labels use, in text mode.
 _ESCAPES = {
@@ -14,6 +14,7 @@ _ESCAPES = {
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
     "±": r"$\pm$", "²": r"$^{2}$", "³": r"$^{3}$", "−": r"$-$", "–": "--", "—": "---", "·": r"$\cdot$",
     "×": r"$\times$", "µ": r"$\mu$", "μ": r"$\mu$", "≈": r"$\approx$", "≤": r"$\leq$", "≥": r"$\geq$",
+    "†": r"\textdagger{}",
 }
 _ESCAPE_PATTERN = re.compile("|".join(re.escape(char) for char in _ESCAPES))
 _LABEL_PATTERN = re.compile(r"[A-Za-z0-9:._/-]+")
@@ -61,8 +62,10 @@ def _caption(manifest: dict, summary: pd.DataFrame) -> str:
     dataset = (manifest.get("spec", {}).get("data") or {}).get("dataset")
     frameworks = " and ".join(dict.fromkeys(summary["framework"]))
     seeds = ", ".join(str(seed) for seed in dict.fromkeys(summary["seed"]))
+    notes = " ".join(note.replace("`", "") for note in (contention_note(summary, manifest), execution_note(manifest))
+                     if note)
     return (f"Experiment {name}{f' ({dataset})' if dataset else ''}: {frameworks}, seeds {seeds}. "
-            f"Mean ± std over the seeds that finished; one seed shows the mean alone.")
+            f"Mean ± std over the seeds that finished; one seed shows the mean alone." + (f" {notes}" if notes else ""))
 
 
 def render_latex(source) -> str:

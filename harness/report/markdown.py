@@ -5,8 +5,8 @@ finished), the training curves, and what was matched, what was not, and what ran
 import pandas as pd
 
 from harness.report.code_view import code_markdown
-from harness.report.common import as_results, manifest_value, plot_files, unfinished_runs
-from harness.results.side_by_side import side_by_side
+from harness.report.common import as_results, execution_text, manifest_value, plot_files, unfinished_runs
+from harness.results.side_by_side import contention_note, execution_note, side_by_side
 
 
 def _bullets(mapping: dict) -> list[str]:
@@ -58,7 +58,7 @@ def _hyperparameters(manifest: dict) -> list[str]:
         rows = [(f"{part}.{key}", _pipe(manifest_value(value)))
                 for part in ("optimizer", "loss") for key, value in (settings.get(part) or {}).items()]
         lines += [f"### {framework}", "", f"Versions: {versions or 'not recorded'}. "
-                  f"Threads: {threads or 'not recorded'}.", ""]
+                  f"Threads: {threads or 'not recorded'}. Execution: {execution_text(facts)}.", ""]
         if rows:
             lines += [pd.DataFrame(rows, columns=["setting", "value"]).to_markdown(index=False), ""]
     return lines
@@ -114,6 +114,7 @@ def render_markdown(source) -> str:
         "## Side by side", "",
         "Mean ± std over the seeds that finished (status ok); one seed shows the mean alone.", "",
         table.to_markdown(colalign=aligns), "",
+        *[f"{note}\n" for note in (contention_note(summary, manifest), execution_note(manifest)) if note],
         *_unfinished(summary),
         *_notes(manifest),
         *_statistics(history, summary, manifest),

@@ -32,10 +32,15 @@ class _Settings(_Open):
     loss: Optional[dict[str, Any]] = None
 
 
+class _Execution(_Open):
+    mode: str  # harness.core.execution's mode name; the adapter's settings beside it
+
+
 class _FrameworkFacts(_Open):
     versions: Optional[dict[str, Any]] = None
     threads: Optional[dict[str, Any]] = None
     hyperparameters: Optional[_Settings] = None
+    execution: Optional[_Execution] = None  # absent from folders of older versions
 
 
 class _Manifest(_Open):

@@ -67,7 +67,16 @@ def known_differences(spec: Spec) -> list[str]:
     return notes
 
 
-def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int, in_process: bool) -> dict:
+def _process(in_process: bool, runs_at_once: int, threads: int) -> str:
+    if in_process:
+        return "each run in the same process (--in-process)"
+    if runs_at_once == 1:
+        return "each run in a fresh process, one at a time"
+    return f"each run in a fresh process, {runs_at_once} at a time ({threads} thread{'s' * (threads > 1)} each)"
+
+
+def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int, in_process: bool,
+                     runs_at_once: int = 1) -> dict:
     return {
         "data": "one split (data seed {}{}), standardized with training-split statistics, the same arrays for both"
                 .format(spec.data.seed, ", stratified by class" if stratified(spec, dataset.target.task) else ""),
@@ -81,28 +90,33 @@ def matched_settings(spec: Spec, dataset: Dataset, batch_size: int, threads: int
                          if spec.training.early_stopping and spec.training.early_stopping.restore_best_weights
                          else "the last epoch's"),
         "threads": threads,
-        "process": "each run in the same process (--in-process)" if in_process else "each run in a fresh process",
+        "process": _process(in_process, runs_at_once, threads),
+        "runs_at_once": runs_at_once,
         "n_train": dataset.n_train, "n_val": len(dataset.x_val), "n_test": len(dataset.x_test),
         "label_format": dataset.target.label_format,
     }
 
 
 def framework_facts(runs: list[dict]) -> dict:
-    """Per framework, what its first run that built a model reported: versions, threads, hyperparameters."""
+    """Per framework, what its first run that built a model reported: versions, threads, hyperparameters, and the
+    execution mode it trained in ({"mode": name, the adapter's settings}; absent from runs of older versions)."""
     per_framework = {}
     for run in runs:
         if run["framework"] not in per_framework and "hyperparameters" in run:
-            per_framework[run["framework"]] = {key: run.get(key) for key in ("versions", "threads", "hyperparameters")}
+            facts = {key: run.get(key) for key in ("versions", "threads", "hyperparameters")}
+            execution = {"execution": run["execution"]} if "execution" in run else {}
+            per_framework[run["framework"]] = {**facts, **execution}
     return per_framework
 
 
-def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threads: int, in_process: bool) -> dict:
+def build(spec: Spec, dataset: Dataset, runs: list[dict], batch_size: int, threads: int, in_process: bool,
+          runs_at_once: int = 1) -> dict:
     return {
         "name": spec.name, "description": spec.description,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": git_commit(), "machine": machine(),
         "task": dataset.target.task, "metric": dataset.target.metric,
-        "matched": matched_settings(spec, dataset, batch_size, threads, in_process),
+        "matched": matched_settings(spec, dataset, batch_size, threads, in_process, runs_at_once),
         "known_differences": known_differences(spec),
         "defaults_diff": defaults.table(spec),
         **({"class_counts": counts} if (counts := split_class_counts(dataset)) else {}),

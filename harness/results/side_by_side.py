@@ -92,17 +92,69 @@ def _runs_cell(statuses: pd.Series) -> str:
                      if status == "ok" or counts.get(status, 0))
 
 
+# The rows that time the training: marked when a run they average shared the machine with another run's worker.
+TIMING_COLUMNS = ("train_seconds", "median_epoch_seconds", "first_epoch_seconds", "train_samples_per_second")
+CONTENDED_MARK = "†"
+
+
+def _contended(summary: pd.DataFrame) -> pd.Series:
+    """Per finished (ok) run, whether it was contended; False where the folder does not say (older versions)."""
+    finished = summary[summary["status"] == "ok"]
+    if "contended" not in summary:
+        return pd.Series(False, index=finished.index)
+    return finished["contended"].eq(True)  # an empty cell (NaN) is not a yes
+
+
+def _whole(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _sharing(manifest: dict) -> str:
+    """"the machine's 2 cores (2 runs at a time, 1 thread each)", from what the manifest states."""
+    matched, machine = manifest.get("matched") or {}, manifest.get("machine") or {}
+    at_once, threads = matched.get("runs_at_once"), matched.get("threads")
+    how = (f" ({_whole(at_once)} runs at a time, {_whole(threads)} thread{'' if threads == 1 else 's'} each)"
+           if isinstance(at_once, int) and isinstance(threads, int) else "")
+    return f"the machine's {_whole(machine.get('logical_cores'))} cores{how}"
+
+
+def contention_note(summary: pd.DataFrame, manifest: dict) -> str:
+    """The timing rows' footnote when a finished run shared the machine with another run's worker, else ''."""
+    flags = _contended(summary)
+    if not flags.any():
+        return ""
+    frameworks = summary.loc[flags.index, "framework"]
+    counts = ", ".join(f"{name} {int(flags[frameworks == name].sum())} of {int((frameworks == name).sum())}"
+                       for name in dict.fromkeys(frameworks))
+    return (f"{CONTENDED_MARK} contended: {int(flags.sum())} of {len(flags)} runs ({counts}) trained while another "
+            f"run's worker shared {_sharing(manifest)}: their timings measure the sharing too. `harness run --jobs 1` "
+            f"times each run alone.")
+
+
+def execution_note(manifest: dict) -> str:
+    """'Execution: tensorflow graph, torch eager.', the mode each framework trained in (harness.core.execution);
+    '' for a folder whose runs did not record it."""
+    facts = manifest.get("frameworks") or {}
+    modes = {framework: (fact.get("execution") or {}).get("mode") for framework, fact in facts.items()}
+    if not any(modes.values()):
+        return ""
+    return "Execution: " + ", ".join(f"{framework} {mode or 'not recorded'}" for framework, mode in modes.items()) + "."
+
+
 def side_by_side(summary: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     """The comparison table: figures as rows, frameworks as columns (in summary order), strings as cells.
 
     Each cell is mean ± std over the framework's seeds with status ok; figures no framework has are left out;
-    the last row, 'runs', counts runs by status. Index name: 'figure'.
+    the last row, 'runs', counts runs by status. The timing rows' labels end in CONTENDED_MARK when a run they
+    average was contended (`contention_note` says how). Index name: 'figure'.
     """
     frameworks = list(dict.fromkeys(summary["framework"]))
     finished = summary[summary["status"] == "ok"]
+    mark = f" {CONTENDED_MARK}" if _contended(summary).any() else ""
     table = {}
     for column, label, render in _rows(manifest.get("task", ""), manifest.get("metric", "")):
         if column in summary and pd.to_numeric(finished[column], errors="coerce").notna().any():
+            label += mark if column in TIMING_COLUMNS else ""
             table[label] = [_cell(finished.loc[finished["framework"] == fw, column], render) for fw in frameworks]
     table["runs"] = [_runs_cell(summary.loc[summary["framework"] == fw, "status"]) for fw in frameworks]
     frame = pd.DataFrame.from_dict(table, orient="index", columns=frameworks)

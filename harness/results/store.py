@@ -82,6 +82,11 @@ def check_record(record, name: str) -> dict:
         raise bad("test", "numbers", record["test"])
     if not isinstance(record.get("error", ""), str):
         raise bad("error", "text", record["error"])
+    if not isinstance(record.get("contended", False), bool):  # absent from records of older versions
+        raise bad("contended", "true or false", record["contended"])
+    execution = record.get("execution", {"mode": ""})
+    if not (isinstance(execution, dict) and isinstance(execution.get("mode"), str)):
+        raise bad("execution", "an object naming its mode", execution)
     return record
 
 

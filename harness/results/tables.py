@@ -35,6 +35,8 @@ def summary_row(run: dict, metric: str, n_train: int) -> dict:
         "train_samples_per_second": n_train / median if seconds and median > 0 else np.nan,
         "params": run.get("params", np.nan), "peak_rss_mb": run.get("peak_rss_mb", np.nan),
         "threads": run.get("threads", {}).get("intra_op_threads", np.nan),
+        # another run's worker shared the machine while this one trained; a record of an older version says nothing
+        **({"contended": run["contended"]} if "contended" in run else {}),
     }
 
 

@@ -2,8 +2,6 @@
 each in a fresh worker process by default, and writes the tables, manifest and report."""
 
 import os
-import re
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,12 +15,13 @@ from harness.core.overrides import spec_dump, with_overrides
 from harness.core.spec import Spec
 from harness.core.validate import check_analysis, load_spec, parse_spec
 from harness.jobs.job import Job
-from harness.launch import local
+from harness.launch import local, pool
 from harness.launch.progress import Progress, live_wanted
 from harness.results import manifest, store, tables
 from harness.results.load import load_results, read_manifest
 from harness.results.tables import Results
 from harness.run import checkpoints as resume_plan
+from harness.run import publish
 
 
 def train_jobs(spec: Spec, work: Path, threads: int, tensorboard: Optional[Path], only: Optional[set] = None,
@@ -58,57 +57,6 @@ def _checkpoint_fields(planned: Optional[tuple]) -> dict:
     return {"run_key": key, "checkpoint_path": str(path), "resume": resume}
 
 
-EVENT_FILES = r"events\.out\.tfevents\..+"  # what both frameworks' TensorBoard writers name their files
-
-
-def _publish_events(staging: Optional[str], finished: bool) -> None:
-    """A finished run's staged event files replace that run's earlier ones; an unfinished run's are dropped, so a
-    failed rerun leaves the earlier events as they were. Only event files are ever deleted."""
-    if not staging:
-        return
-    staging = Path(staging)
-    if finished and staging.is_dir():
-        final = staging.with_name(staging.name.removeprefix(".staging-"))
-        if final.is_symlink() or (final.exists() and not final.is_dir()):  # not the harness' folder: left alone
-            final = final.with_name(f"{final.name}-{time.strftime('%Y%m%dT%H%M%S')}")
-        folders.remove_written(final, EVENT_FILES)
-        final.mkdir(parents=True, exist_ok=True)
-        for path in staging.iterdir():
-            if re.fullmatch(EVENT_FILES, path.name):
-                path.replace(final / path.name)
-    folders.remove_written(staging, EVENT_FILES)
-
-
-WEIGHTS = "weights"  # the results folder's subfolder of saved weights
-
-
-def _publish_weights(staging: Optional[str], out: Path) -> None:
-    """A finished run's staged weights files replace that run's earlier ones in OUT/weights (files the harness
-    wrote, named per framework and seed). A weights folder that is a link or a file is not the harness': left
-    alone, and the weights are not published."""
-    if not staging or not Path(staging).is_dir():
-        return
-    final = out / WEIGHTS
-    if final.is_symlink() or (final.exists() and not final.is_dir()):
-        return
-    final.mkdir(exist_ok=True)
-    for path in Path(staging).iterdir():
-        target = final / path.name
-        if not target.is_symlink():
-            path.replace(target)
-
-
-def saved_weights(out: Path, planned: list[dict]) -> list[dict]:
-    """The manifest's list of saved weights: per planned run whose two files are in OUT/weights."""
-    listed = []
-    for run in planned:
-        own, canonical = weights_npz.run_file_names(run["framework"], run["seed"])
-        if all((out / WEIGHTS / name).is_file() for name in (own, canonical)):
-            listed.append({"framework": run["framework"], "seed": run["seed"], "file": f"{WEIGHTS}/{own}",
-                           "canonical": f"{WEIGHTS}/{canonical}"})
-    return listed
-
-
 def planned_runs(spec: Spec) -> list[dict]:
     """Every (framework, seed) run of the spec with its store key, in the order they run."""
     return [{"key": store.run_key(spec, framework, seed), "framework": framework, "seed": seed}
@@ -134,7 +82,7 @@ def rebuild(out: Path) -> Results:
         f"{RERUN_FAILED} {run['framework']} seed {run['seed']} failed ({run.get('error') or 'no message'}); the "
         f"finished run is kept (runs/{run['key']}.failed.json)" for run in store.failed_attempts(out, keys, identities)]
     facts = {**facts, "notes": notes, "frameworks": manifest.framework_facts(runs),
-             "weights": saved_weights(out, facts.get("planned_runs", []))}
+             "weights": publish.saved_weights(out, facts.get("planned_runs", []))}
     with folders.work_dir() as staging:  # the rebuilt folder passes the checks any folder passes, before a file moves
         _write_tables(staging, history, summary, facts)
         try:
@@ -164,26 +112,78 @@ def _check_same_experiment(out: Path, spec: Spec, force: bool) -> None:
                                  f"folder, or pass --force to replace its tables and reports")
 
 
-def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
-                   optimizer_defaults=None, execution=None, in_process: bool = False, threads: Optional[int] = None,
-                   tensorboard: bool = True, force: bool = False, allow_large: bool = False,
-                   save_weights: bool = True, resume: bool = False, log: Callable[[str], None] = print):
-    """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
-    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults, execution)
+def runs_at_once(spec: Spec, runs: int, jobs: Optional[int], threads: Optional[int], in_process: bool) -> tuple:
+    """(worker processes at once, threads each). By default as many runs at once as the cores hold at the threads
+    asked (1 each when not asked), as far as the memory estimate allows, and the cores split between them: on 2
+    cores, 2 runs at 1 thread each. `jobs` and `threads`, when given, are kept as they are."""
+    cores = os.cpu_count() or 1
+    if in_process:
+        return 1, threads or cores
+    if jobs is None:
+        jobs = max(1, min(runs, cores // (threads or 1)))
+        while jobs > 1 and resources.estimate(spec, parallel=jobs).peak_bytes > resources.available_bytes():
+            jobs -= 1
+    return jobs, threads or max(1, cores // jobs)
+
+
+def _check_options(threads, jobs, in_process: bool, resume: bool, force: bool) -> None:
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
+    if jobs is not None and jobs < 1:
+        raise SpecError("--jobs", f"expected at least 1; received {jobs}")
+    if jobs is not None and jobs > 1 and in_process:
+        raise SpecError("--jobs", f"runs several worker processes at once, --in-process trains in this one: pass "
+                                  f"one of them; received --jobs {jobs} with --in-process")
     if resume and force:
         raise SpecError("--resume", "continues unfinished runs, --force redoes every run from epoch 1: pass one")
-    threads = threads or os.cpu_count() or 1
-    resources.check(spec, allow_large=allow_large)
+
+
+def _unfinished(out: Path, planned: list[dict], force: bool) -> list[dict]:
+    """The planned runs a rerun will train, read before the folder is claimed (the claim waits for the data's
+    checks), only to know the workers to start early; a path the claim will refuse gives every run."""
+    try:
+        return [run for run in planned if force or store.finished(out, run["key"]) is None]
+    except (OSError, ValueError):
+        return planned
+
+
+def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epochs=None, init_mode=None,
+                   optimizer_defaults=None, execution=None, in_process: bool = False, threads: Optional[int] = None,
+                   jobs: Optional[int] = None, tensorboard: bool = True, force: bool = False,
+                   allow_large: bool = False, save_weights: bool = True, resume: bool = False,
+                   log: Callable[[str], None] = print):
+    """`run`, also returning the records of the runs trained now (the CLI's exit status is theirs)."""
+    spec = with_overrides(spec, frameworks, seeds, epochs, init_mode, optimizer_defaults, execution)
+    _check_options(threads, jobs, in_process, resume, force)
+    out = Path(out_dir or Path("results") / spec.name)
+    planned = planned_runs(spec)
+    todo = _unfinished(out, planned, force)
+    at_once, threads = runs_at_once(spec, len(todo), jobs, threads, in_process)
+    resources.check(spec, allow_large=allow_large, parallel=at_once)
+    with folders.work_dir() as work, pool.Pool(at_once, work) as workers:
+        if not in_process:  # their frameworks' imports overlap the data's preparation
+            workers.warm([run["framework"] for run in todo[:at_once]])
+        dataset, out, start, todo = _prepare(spec, out, planned, force, (threads, at_once, in_process, allow_large),
+                                             log)
+        checkpoints = resume_plan.plan(spec, out, [run for run in planned if run["key"] in todo], resume, log)
+        trained = _train_all(spec, dataset, planned, todo, out, (work, None if in_process else workers, threads),
+                             (tensorboard, save_weights, start, checkpoints), log)
+    return rebuild(out), trained
+
+
+def _prepare(spec: Spec, out: Path, planned: list, force: bool, setup: tuple, log) -> tuple:
+    """The data prepared and checked, the folder claimed, the manifest and the code written. setup: (threads per
+    run, runs at once, in_process, allow_large). Returns (dataset, the claimed folder, init_weights or None, the keys
+    of the runs to train)."""
+    threads, at_once, in_process, allow_large = setup
     dataset = data.prepare(spec)
-    resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test))
+    resources.check(spec, allow_large=allow_large, samples=dataset.n_train + len(dataset.x_val) + len(dataset.x_test),
+                    parallel=at_once)
     check_analysis(spec.analysis, dataset.target.task, dataset.target.metric)
     start = weights_npz.load(spec.init_weights, spec.model, "init_weights") if spec.init_weights else None
-    out = folders.claim(Path(out_dir or Path("results") / spec.name), "results")  # before any training
+    out = folders.claim(out, "results")  # before any training
     _check_same_experiment(out, spec, force)
     notes = data.notes(spec, dataset)
-    planned = planned_runs(spec)
     todo = {run["key"] for run in planned if force or store.finished(out, run["key"]) is None}
     log(f"{spec.name}: {dataset.n_train} training / {len(dataset.x_val)} validation / {len(dataset.x_test)} test "
         f"samples; frameworks {', '.join(spec.frameworks)}; seeds {spec.seeds}")
@@ -191,50 +191,65 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
         log(f"note: {note}")
     if len(todo) < len(planned):
         log(f"{len(planned) - len(todo)} of {len(planned)} runs already finished in {out}: kept (--force redoes them)")
-    checkpoints = resume_plan.plan(spec, out, [run for run in planned if run["key"] in todo], resume, log)
-    facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process)
+    facts = manifest.build(spec, dataset, [], data.batch_size_of(spec, dataset.n_train), threads, in_process,
+                           at_once)
     atomic.write_json(out / "manifest.json", {**facts, "notes": notes, "planned_runs": planned})
     write_code(spec, dataset, out / FOLDER, spec.seeds[0], f"the spec {spec.name!r}", force=True,
                copy_data=data_bytes(dataset) <= MAX_DATA_BYTES, weights=start)
-    trained = _train_all(spec, dataset, planned, todo, out, threads, in_process,
-                         (tensorboard, save_weights, start, checkpoints), log)
-    return rebuild(out), trained
+    return dataset, out, start, todo
 
 
-def _train_all(spec, dataset, planned, todo, out: Path, threads: int, in_process: bool, options: tuple,
-               log) -> list[dict]:
-    """Trains the runs in `todo`; options: (write TensorBoard events, save the final weights, the init_weights
-    arrays or None, the checkpoints plan of harness.run.checkpoints)."""
+def _train_all(spec, dataset, planned, todo, out: Path, run_on: tuple, options: tuple, log) -> list[dict]:
+    """Trains the runs in `todo`; run_on: (the working folder, the `pool.Pool` of worker processes or None to
+    train in this process, threads per run); options: (write TensorBoard events, save the final weights, the
+    init_weights arrays or None, the checkpoints plan of harness.run.checkpoints). Returns the runs' records in
+    the planned order, whatever order they finished in."""
+    work, workers, threads = run_on
     tensorboard, save_weights, start, checkpoints = options
-    keys = {(run["framework"], run["seed"]): run["key"] for run in planned}
     runs = [(run["framework"], run["seed"]) for run in planned if run["key"] in todo]
-    trained = []
     if not runs:
-        return trained
-    progress = Progress(runs, live=live_wanted(), echo=log)
+        return []
+    progress, trained = Progress(runs, live=live_wanted(), echo=log), {}
+    finish = _finisher(out, {(run["framework"], run["seed"]): run["key"] for run in planned}, dataset,
+                       (progress, checkpoints, trained))
+
+    def show(job, line):
+        progress.line(job.framework, job.seed, line.removeprefix(job.prefix + " "))
+
     try:
-        with folders.work_dir() as work:
-            data.save(dataset, work / "data.npz")
-            for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None, only=set(runs),
-                                  save_weights=save_weights, start=start, checkpoints=checkpoints):
-                run_id = (job.framework, job.seed)
-
-                def show(line, run_id=run_id, prefix=job.prefix + " "):
-                    progress.line(*run_id, line.removeprefix(prefix))
-
-                result = local.run(job, work / f"{job.framework}-seed{job.seed}.job.json", show, in_process)
-                progress.finish(*run_id, result["status"], result.get("error", ""))
-                _publish_events(job.tensorboard_dir, result["status"] in store.FINISHED)
-                if result["status"] == "ok":
-                    _publish_weights(job.weights_dir, out)
-                record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric}
-                store.save(out, keys[run_id], record)
-                if result["status"] in store.FINISHED:
-                    resume_plan.drop(checkpoints, run_id)
-                trained.append(record)
+        data.save(dataset, work / "data.npz")
+        jobs = [(job, work / f"{job.framework}-seed{job.seed}.job.json")
+                for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None,
+                                      only=set(runs), save_weights=save_weights, start=start, checkpoints=checkpoints)]
+        if workers is None:
+            for job, _ in jobs:
+                finish(job, local.run_in_process(job, lambda line, job=job: show(job, line)), False)
+        else:
+            workers.run(jobs, show, finish)
     finally:
         progress.close()
-    return trained
+    return [trained[run] for run in runs if run in trained]
+
+
+def _finisher(out: Path, keys: dict, dataset, state: tuple) -> Callable:
+    """on_result for a run's end: its progress row, its TensorBoard events and weights published, its record
+    stored (with whether another worker shared the machine with it), its checkpoint dropped once finished.
+    state: (the Progress, the checkpoints plan, {(framework, seed): record} filled in)."""
+    progress, checkpoints, trained = state
+
+    def finish(job, result: dict, contended: bool) -> None:
+        run_id = (job.framework, job.seed)
+        progress.finish(*run_id, result["status"], result.get("error", ""))
+        publish.publish_events(job.tensorboard_dir, result["status"] in store.FINISHED)
+        if result["status"] == "ok":
+            publish.publish_weights(job.weights_dir, out)
+        record = {**result, "n_train": dataset.n_train, "metric": dataset.target.metric, "contended": contended}
+        store.save(out, keys[run_id], record)
+        if result["status"] in store.FINISHED:
+            resume_plan.drop(checkpoints, run_id)
+        trained[run_id] = record
+
+    return finish
 
 
 def run(spec: Spec, out_dir=None, **options):
@@ -242,10 +257,11 @@ def run(spec: Spec, out_dir=None, **options):
 
     A rerun into the same folder keeps the runs that already finished (`force=True` redoes them); a failed run
     never replaces a finished one. Options: frameworks, seeds, epochs, init_mode, optimizer_defaults, execution
-    ({framework: mode}, over the spec's training.execution), in_process,
-    threads, tensorboard, force, allow_large, save_weights (each run's final weights in OUT/weights: the
-    framework's own file and the canonical .npz; default True), resume (unfinished runs continue from their
-    checkpoints, written every training.checkpoint_every epochs), log. Returns a `harness.results.tables.Results`
+    ({framework: mode}, over the spec's training.execution), in_process, threads (per run), jobs (runs at once,
+    each in its own worker process; default: as many as the cores hold, see `runs_at_once`), tensorboard, force,
+    allow_large, save_weights (each run's final weights in OUT/weights: the framework's own file and the
+    canonical .npz; default True), resume (unfinished runs continue from their checkpoints, written every
+    training.checkpoint_every epochs), log. Returns a `harness.results.tables.Results`
     with the history and summary DataFrames and the manifest.
     """
     return run_experiment(spec, out_dir, **options)[0]
