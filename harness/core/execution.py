@@ -14,6 +14,8 @@ MODES = {
         "xla": ({"jit_compile": True}, "the graph compiled by XLA (jit_compile=True)"),
         "spe": ({"steps_per_execution": None}, "graph, N steps per tf.function call (steps_per_execution=N)"),
         "xla_spe": ({"jit_compile": True, "steps_per_execution": None}, "XLA and steps_per_execution=N"),
+        "epoch": ({"epoch_per_execution": True, "input": "dataset"},
+                  "graph, the whole epoch in one tf.function call, its batches from a tf.data.Dataset"),
     },
     "torch": {
         "eager": ({}, "eager PyTorch, the harness' own loop"),
