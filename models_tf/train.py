@@ -44,7 +44,8 @@ def _metric(target):
 
 class _StepLosses:
     """Each training step's loss, before the update and with the penalty, written by the step itself into a
-    float32 buffer (capacity,) on the device at position `count`, and read once per epoch.
+    buffer (capacity,) on the device at position `count`, in the loss tracker's dtype (float32, or float64 for a
+    float64 model), and read once per epoch.
 
     The recording step first resets Keras' loss tracker (train_on_batch resets every metric the same way), so
     the tracker's result is the batch's own loss, (loss * B) / B: the value the graph mode's per-batch callback
@@ -74,7 +75,7 @@ class _StepLosses:
         if self.values is None or self.values.shape[0] < steps:
             held = 0 if self.values is None else self.values.shape[0]
             capacity = max(steps, MIN_CAPACITY, 2 * held)
-            self.values = keras.Variable(np.zeros(capacity, np.float32), trainable=False, name="step_losses")
+            self.values = keras.Variable(np.zeros(capacity, self.tracker.dtype), trainable=False, name="step_losses")
             self.model.train_function = None  # the traced step wrote the old buffer: Keras traces it anew
         self.count.assign(0)
 

@@ -17,9 +17,11 @@ from harness.jobs.train import fit
 SPEC = dict(layers=[dense(8, "relu", kernel_regularizer={"l2": 0.01}), dense(3, "softmax")],
             optimizer={"type": "adam", "learning_rate": 0.01}, data={"validation_split": 0.2, "test_split": 0.2},
             training={"epochs": 3, "batch_size": 20, "class_weight": "balanced", "steps_per_execution": 2})
-# The non-XLA modes run the graph mode's ops and were bit-identical (0 difference, measured); XLA fuses them and
-# rounds differently: measured at most 6e-8 on these epoch losses. 1e-5 is the bound for float32 round-off.
-LOSS_TOLERANCE = 1e-5
+# The modes without XLA run the graph mode's ops in the same order: bit-identical, required (measured: 0). XLA fuses
+# them and rounds differently: at most 2.4e-7 here (measured); 1e-5 is the bound for float32 round-off.
+# (On experiments/mlp_mnist1d.yaml without dropout XLA stays within 2e-8 for six epochs, then the round-off grows
+# to 3.8e-5 by epoch 9; in float64 the two agree to 4.4e-16.)
+XLA_TOLERANCE = 1e-5
 MODES = [mode for mode in execution.MODES["tensorflow"] if mode != "eager"]  # eager: 20x slower, same ops
 
 
@@ -38,16 +40,17 @@ def runs(tf_adapter):
 def test_every_mode_trains_what_the_graph_mode_trains(runs, mode):
     results, dataset = runs
     found, graph = results[mode], results["graph"]
+    tolerance = XLA_TOLERANCE if execution.MODES["tensorflow"][mode][0].get("jit_compile") else 0.0
     assert found["status"] == "ok" and found["execution"]["mode"] == mode
     assert len(found["epochs"]) == len(graph["epochs"]) == 3
     batches = math.ceil(dataset.n_train / 20)
     assert dataset.n_train % 20, "the spec must leave a last partial batch"
     for epoch, expected in zip(found["epochs"], graph["epochs"]):
         assert len(epoch["batch_losses"]) == batches, f"{mode}: one loss per batch, the partial one included"
-        assert max(abs(a - b) for a, b in zip(epoch["batch_losses"], expected["batch_losses"])) <= LOSS_TOLERANCE
+        assert max(abs(a - b) for a, b in zip(epoch["batch_losses"], expected["batch_losses"])) <= tolerance
         for key in ("loss", "metric", "val_loss", "val_metric"):
-            assert abs(epoch[key] - expected[key]) <= LOSS_TOLERANCE, f"{mode} epoch {epoch['epoch']}: {key}"
-    assert abs(found["test"]["test_loss"] - graph["test"]["test_loss"]) <= LOSS_TOLERANCE
+            assert abs(epoch[key] - expected[key]) <= tolerance, f"{mode} epoch {epoch['epoch']}: {key}"
+    assert abs(found["test"]["test_loss"] - graph["test"]["test_loss"]) <= tolerance
 
 
 @pytest.mark.parametrize("mode", ["graph", "spe", "epoch"])  # one check for all modes: the XLA ones add nothing
