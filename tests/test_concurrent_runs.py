@@ -17,11 +17,13 @@ from conftest import iris_mlp, one_error_line, write_spec
 
 from harness.cli import main
 from harness.core.errors import SpecError
+from harness.core.validate import parse_spec
 from harness.jobs.job import Job
 from harness.launch import local, pool
 from harness.report.markdown import render_markdown
 from harness.results import store
 from harness.results.load import read_manifest
+from harness.run import experiment
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_iris"
 # A stand-in worker: prints a line in the job's prefix, sleeps the seconds its seed names (tenths), writes a result.
@@ -107,6 +109,30 @@ def test_an_interrupt_stops_every_worker_and_every_warm_one(tmp_path, monkeypatc
     assert time.monotonic() - started < 30  # killed, not waited for: the sleepers would take 60 s
 
 
+@pytest.mark.parametrize("cores, runs, jobs, threads, in_process, expected", [
+    (2, 6, None, None, False, (2, 1)),   # the default experiment on this machine: 2 runs at 1 thread each
+    (1, 6, None, None, False, (1, 1)),   # one core: one at a time
+    (16, 6, None, None, False, (6, 2)),  # more cores than runs: every run at once, the cores split
+    (2, 1, None, None, False, (1, 2)),   # a single run gets every core
+    (2, 6, None, 2, False, (1, 2)),      # --threads 2 on 2 cores: one at a time
+    (2, 6, 1, None, False, (1, 2)),      # --jobs 1: uncontended, every core per run
+    (2, 6, 3, 1, False, (3, 1)),         # both given: kept as they are
+    (2, 6, None, None, True, (1, 2)),    # --in-process: one at a time in this process
+])
+def test_runs_at_once_split_the_cores(monkeypatch, cores, runs, jobs, threads, in_process, expected):
+    monkeypatch.setattr(experiment.os, "cpu_count", lambda: cores)
+    spec = parse_spec(iris_mlp("cores", epochs=1))
+    assert experiment.runs_at_once(spec, runs, jobs, threads, in_process) == expected
+
+
+def test_runs_at_once_start_the_longest_frameworks_first():
+    planned = [{"framework": framework, "seed": seed} for seed in (0, 1) for framework in ("torch", "tensorflow")]
+    started = experiment.start_order(planned, at_once=2)
+    assert [(run["framework"], run["seed"]) for run in started] == [("tensorflow", 0), ("tensorflow", 1),
+                                                                    ("torch", 0), ("torch", 1)]
+    assert experiment.start_order(planned, at_once=1) == planned
+
+
 def test_in_process_training_cannot_run_several_at_once(tmp_path, capsys):
     spec = write_spec(tmp_path, {**iris_mlp("jobs", epochs=1), "frameworks": ["torch"]})
     assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--in-process", "--jobs", "2"]) == 2
@@ -147,6 +173,9 @@ def test_concurrent_runs_train_what_sequential_runs_train(tmp_path, capsys):
         assert ("contended" in (out / "report.html").read_text()) == contended
         assert ("\\textdagger{} contended" in (out / "report.tex").read_text()) == contended
         assert "Execution: tensorflow graph, torch eager." in report
+        assert main(["report", str(out), "--target", "train:loss=5"]) == 0  # every run reaches it in epoch 1
+        report = (out / "report.md").read_text()
+        assert "## Time to target" in report and ("Its seconds come from contended runs" in report) == contended
 
 
 def test_a_folder_of_an_older_version_renders_without_the_flags():

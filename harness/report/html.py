@@ -14,7 +14,7 @@ from harness.core import guard
 from harness.core.errors import SpecError
 from harness.report.code_view import code_html
 from harness.report.common import as_results, execution_text, manifest_value, plot_files, unfinished_runs
-from harness.results.side_by_side import contention_note, execution_note, side_by_side
+from harness.results.side_by_side import CONTENDED_SECONDS, contention_note, execution_note, side_by_side
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CSS = """
@@ -159,6 +159,7 @@ def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) ->
     if not table.empty:
         parts.append(_table(table, "text"))
     targets, target_note = target_table(history, manifest)
+    target_note += CONTENDED_SECONDS if contention_note(summary, manifest) else ""
     if not targets.empty:
         parts += ["<h2>Time to target</h2>", f"<p class=\"note\">{escape(target_note)}</p>", _table(targets, "text")]
     return parts

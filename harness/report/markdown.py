@@ -6,7 +6,7 @@ import pandas as pd
 
 from harness.report.code_view import code_markdown
 from harness.report.common import as_results, execution_text, manifest_value, plot_files, unfinished_runs
-from harness.results.side_by_side import contention_note, execution_note, side_by_side
+from harness.results.side_by_side import CONTENDED_SECONDS, contention_note, execution_note, side_by_side
 
 
 def _bullets(mapping: dict) -> list[str]:
@@ -72,6 +72,7 @@ def _statistics(history: pd.DataFrame, summary: pd.DataFrame, manifest: dict) ->
     if not table.empty:
         lines += [table.to_markdown(index=False), ""]
     targets, target_note = target_table(history, manifest)
+    target_note += CONTENDED_SECONDS if contention_note(summary, manifest) else ""
     if not targets.empty:
         lines += ["## Time to target", "", target_note, "", targets.to_markdown(index=False), ""]
     return lines

@@ -95,6 +95,9 @@ def _runs_cell(statuses: pd.Series) -> str:
 # The rows that time the training: marked when a run they average shared the machine with another run's worker.
 TIMING_COLUMNS = ("train_seconds", "median_epoch_seconds", "first_epoch_seconds", "train_samples_per_second")
 CONTENDED_MARK = "†"
+# Appended to the time-to-target note when the seconds it averages come from contended runs.
+CONTENDED_SECONDS = f" {CONTENDED_MARK} Its seconds come from contended runs (see the note under the side-by-side " \
+                    f"table)."
 
 
 def _contended(summary: pd.DataFrame) -> pd.Series:

@@ -126,6 +126,21 @@ def runs_at_once(spec: Spec, runs: int, jobs: Optional[int], threads: Optional[i
     return jobs, threads or max(1, cores // jobs)
 
 
+# Runs at once start the frameworks whose workers take longest first, so the short ones fill the cores at the end
+# (a TensorFlow worker of the default experiment took 16.7 s, a torch one 8.9 s, on 2 cores: `make run` 79-85 s
+# against 89-94 s in the planned order, measured in turns). One at a time, the planned order is kept.
+LONGEST_FIRST = ("tensorflow", "keras_torch", "torch")
+
+
+def start_order(items: list, at_once: int, framework_of: Callable = lambda run: run["framework"]) -> list:
+    """The runs (or jobs) in the order their workers start: grouped by framework, LONGEST_FIRST, when several run
+    at once (a stable sort: seeds keep their order); the planned order when one runs at a time."""
+    if at_once == 1:
+        return list(items)
+    rank = {framework: index for index, framework in enumerate(LONGEST_FIRST)}
+    return sorted(items, key=lambda item: rank.get(framework_of(item), len(rank)))
+
+
 def _check_options(threads, jobs, in_process: bool, resume: bool, force: bool) -> None:
     if threads is not None and threads < 1:
         raise SpecError("--threads", f"expected at least 1; received {threads}")
@@ -161,6 +176,7 @@ def run_experiment(spec: Spec, out_dir=None, *, frameworks=None, seeds=None, epo
     at_once, threads = runs_at_once(spec, len(todo), jobs, threads, in_process)
     resources.check(spec, allow_large=allow_large, parallel=at_once)
     with folders.work_dir() as work, pool.Pool(at_once, work) as workers:
+        todo = start_order(todo, at_once)
         if not in_process:  # their frameworks' imports overlap the data's preparation
             workers.warm([run["framework"] for run in todo[:at_once]])
         dataset, out, start, todo = _prepare(spec, out, planned, force, (threads, at_once, in_process, allow_large),
@@ -221,6 +237,7 @@ def _train_all(spec, dataset, planned, todo, out: Path, run_on: tuple, options: 
         jobs = [(job, work / f"{job.framework}-seed{job.seed}.job.json")
                 for job in train_jobs(spec, work, threads, out / "tensorboard" if tensorboard else None,
                                       only=set(runs), save_weights=save_weights, start=start, checkpoints=checkpoints)]
+        jobs = start_order(jobs, workers.at_once if workers else 1, lambda pair: pair[0].framework)
         if workers is None:
             for job, _ in jobs:
                 finish(job, local.run_in_process(job, lambda line, job=job: show(job, line)), False)
