@@ -87,12 +87,12 @@ HYPERPARAMETER_KEYS = {"optimizer", "loss", "layers", "framework"}
 # execution_settings() with no execution asked for: what `harness run` trains with
 DEFAULT_EXECUTION = {"tensorflow": {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
                                     "auto_scale_loss": False},
-                     "torch": {"compile": False}}
+                     "torch": {"compile": False, "compiled_step": False}}
 # an execution asked for (harness bench's modes) -> what execution_settings() must then report
 ASKED_EXECUTION = {"tensorflow": ({"jit_compile": True, "steps_per_execution": 4},
                                   {"run_eagerly": False, "steps_per_execution": 4, "jit_compile": True,
                                    "auto_scale_loss": False}),
-                   "torch": ({"compile": True}, {"compile": True})}
+                   "torch": ({"compile": True}, {"compile": True, "compiled_step": False})}
 
 ACTIVATION_INPUTS = [-3.0, -1.5, -1.0, -0.5, 0.25, 1.0, 2.5]
 # activation -> f(x, parameter), and the parameter value both frameworks must use (the Keras one)
