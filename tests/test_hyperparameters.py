@@ -86,12 +86,12 @@ TORCH_LOSS_FUNCTIONS = {"categorical_crossentropy": "torch.nn.functional.cross_e
 HYPERPARAMETER_KEYS = {"optimizer", "loss", "layers", "framework"}
 # execution_settings() with no execution asked for: what `harness run` trains with
 DEFAULT_EXECUTION = {"tensorflow": {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
-                                    "auto_scale_loss": False},
+                                    "auto_scale_loss": False, "input": "dataset"},
                      "torch": {"compile": False, "compiled_step": False}}
 # an execution asked for (harness bench's modes) -> what execution_settings() must then report
 ASKED_EXECUTION = {"tensorflow": ({"jit_compile": True, "steps_per_execution": 4},
                                   {"run_eagerly": False, "steps_per_execution": 4, "jit_compile": True,
-                                   "auto_scale_loss": False}),
+                                   "auto_scale_loss": False, "input": "dataset"}),
                    "torch": ({"compile": True}, {"compile": True, "compiled_step": False})}
 
 ACTIVATION_INPUTS = [-3.0, -1.5, -1.0, -0.5, 0.25, 1.0, 2.5]
@@ -324,7 +324,8 @@ def test_hyperparameters_have_one_schema_on_both_sides(adapters):
         assert json.loads(json.dumps(settings)) == settings, f"{name}: not plain JSON"
     assert reported["tensorflow"]["loss"]["class"] == "SparseCategoricalCrossentropy"
     assert reported["torch"]["loss"]["class"] == TORCH_LOSS_FUNCTIONS["categorical_crossentropy"]
-    assert reported["tensorflow"]["framework"] == {"compile": DEFAULT_EXECUTION["tensorflow"]}
+    compile_arguments = {k: v for k, v in DEFAULT_EXECUTION["tensorflow"].items() if k != "input"}  # not Keras'
+    assert reported["tensorflow"]["framework"] == {"compile": compile_arguments}
     assert reported["torch"]["framework"] == {"dropout_rates": [0.25], "regularized_tensors": 1}
 
 

@@ -23,25 +23,32 @@ SPEC = dict(layers=[dense(8, "relu", kernel_regularizer={"l2": 0.01}), dense(3, 
 # to 3.8e-5 by epoch 9; in float64 the two agree to 4.4e-16.)
 XLA_TOLERANCE = 1e-5
 MODES = [mode for mode in execution.MODES["tensorflow"] if mode != "eager"]  # eager: 20x slower, same ops
+# name -> (mode, the trainer settings over the mode's own): every mode, and the numpy arrays input (Keras' own
+# pipeline, sliced from the arrays) in place of the default tf.data.Dataset
+VARIANTS = {**{mode: (mode, {}) for mode in MODES},
+            "graph, numpy arrays": ("graph", {"input": "arrays"}), "spe, numpy arrays": ("spe", {"input": "arrays"})}
 
 
 @pytest.fixture(scope="module")
 def runs(tf_adapter):
-    """{mode: fit result} of the same spec, seed and initial weights in every mode but eager."""
+    """{variant: fit result} of the same spec, seed and initial weights in every variant."""
     spec = make_spec(**SPEC)
     dataset = data.prepare(spec)
     weights = init.initial_weights(spec.model, SEED)
-    return {mode: fit(tf_adapter, spec, dataset, SEED, weights=weights,
-                      execution=(mode, execution.settings_of("tensorflow", mode, spec.training.steps_per_execution)))
-            for mode in MODES}, dataset
+    found = {}
+    for name, (mode, extra) in VARIANTS.items():
+        settings = {**execution.settings_of("tensorflow", mode, spec.training.steps_per_execution), **extra}
+        found[name] = fit(tf_adapter, spec, dataset, SEED, weights=weights, execution=(mode, settings))
+    return found, dataset
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_every_mode_trains_what_the_graph_mode_trains(runs, mode):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_mode_trains_what_the_graph_mode_trains(runs, variant):
     results, dataset = runs
-    found, graph = results[mode], results["graph"]
+    (mode, extra), found, graph = VARIANTS[variant], results[variant], results["graph"]
     tolerance = XLA_TOLERANCE if execution.MODES["tensorflow"][mode][0].get("jit_compile") else 0.0
     assert found["status"] == "ok" and found["execution"]["mode"] == mode
+    assert found["execution"]["input"] == extra.get("input", "dataset")
     assert len(found["epochs"]) == len(graph["epochs"]) == 3
     batches = math.ceil(dataset.n_train / 20)
     assert dataset.n_train % 20, "the spec must leave a last partial batch"

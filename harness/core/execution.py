@@ -7,6 +7,7 @@ import: the spec and the command line read it before any framework loads.
 
 # framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). A
 # "steps_per_execution" of None is filled in from the spec (training.steps_per_execution) or bench's settings.
+# Every TensorFlow mode feeds fit a tf.data.Dataset of the epoch's batches (models_tf.train.DEFAULT_INPUT).
 MODES = {
     "tensorflow": {
         "eager": ({"run_eagerly": True}, "Keras fit with run_eagerly=True: every op dispatched from Python"),
@@ -14,8 +15,7 @@ MODES = {
         "xla": ({"jit_compile": True}, "the graph compiled by XLA (jit_compile=True)"),
         "spe": ({"steps_per_execution": None}, "graph, N steps per tf.function call (steps_per_execution=N)"),
         "xla_spe": ({"jit_compile": True, "steps_per_execution": None}, "XLA and steps_per_execution=N"),
-        "epoch": ({"epoch_per_execution": True, "input": "dataset"},
-                  "graph, the whole epoch in one tf.function call, its batches from a tf.data.Dataset"),
+        "epoch": ({"epoch_per_execution": True}, "graph, the whole epoch in one tf.function call"),
     },
     "torch": {
         "eager": ({}, "eager PyTorch, the harness' own loop"),
