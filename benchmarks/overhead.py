@@ -1,16 +1,19 @@
 """Does the harness cost anything? The study notes' own code against the harness, on experiments/mlp_mnist1d.yaml.
 
-One invocation, interleaved rounds. In each round and for each framework, one after another and each in a fresh
-process with the same threads and the same prepared MNIST-1D training set:
-  1. the hand-written script (benchmarks/notes_keras.py or notes_torch.py), E epochs;
-  2. the harness training the spec for the same E epochs (`harness run`'s worker; early stopping off, since the
-     notes' code has none);
-  3. the harness in each execution mode of `harness bench` (steady-state throughput).
-The order of the frameworks, and of steps 1 and 2, alternates from round to round so neither always goes first.
+One invocation, interleaved rounds, every run in a fresh process with the same threads and the same prepared
+MNIST-1D training set. Each round:
+  1. per framework, the hand-written script (benchmarks/notes_keras.py or notes_torch.py) and the harness training
+     the spec (`harness run`'s worker, in its default mode; early stopping off, since the notes' code has none),
+     E epochs each, twice each in the order A B B A, so that a drift of the machine's speed within the round
+     falls on both alike;
+  2. every execution mode of both frameworks as `harness bench` measures it: each mode's worker alive at once,
+     the workers taking turns one timed repeat at a time (steady-state throughput).
+The order of the frameworks, which of the two is A, and the order of the modes alternate from round to round.
 
 Printed per framework:
   - training time ratio harness / hand-written: sum of the harness' epoch times against the hand-written
-    training loop's wall time, E epochs each, first-epoch tracing included on both sides (per round; median);
+    training loop's wall time, E epochs each, first-epoch tracing included on both sides (per round: the mean of
+    the two runs each; median over rounds);
   - the fastest mode's steady-state throughput against the hand-written one (epochs 2..E, median).
 Printed per mode: its steady-state throughput over TensorFlow graph mode's, taken within each round (median over
 rounds). Absolute speeds drift together on a shared machine; these ratios are what must repeat: with --previous
@@ -30,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.bench.run import bench_job, environment, run_bench_job
+from harness.bench.run import bench_job, environment
 from harness.bench.settings import DEFAULT_MODES, MODES, Settings
 from harness.bench.stats import summarize
 from harness.core import atomic, data, guard
@@ -39,9 +42,11 @@ from harness.core.overrides import spec_dump
 from harness.core.validate import load_spec, parse_spec
 from harness.jobs.job import Job
 from harness.launch.local import run_in_subprocess
+from harness.launch.turns import measure_interleaved
 from harness.results import manifest
 
 ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS = ("tensorflow", "torch")
 SCRIPTS = {"tensorflow": ROOT / "benchmarks" / "notes_keras.py", "torch": ROOT / "benchmarks" / "notes_torch.py"}
 
 
@@ -64,44 +69,57 @@ def harness_run(spec, framework: str, data_path: Path, work: Path, args) -> dict
     return {"total_seconds": sum(epoch_seconds), "epoch_seconds": epoch_seconds}
 
 
-def harness_modes(spec, framework: str, data_path: Path, work: Path, args) -> dict:
-    """Steady-state samples/s of each execution mode, measured as `harness bench` measures it."""
+def harness_modes(spec, data_path: Path, work: Path, args, index: int) -> dict:
+    """{framework: {mode: steady-state samples/s}} of every execution mode of both frameworks, measured as
+    `harness bench` measures them by default: each mode in its own live worker, the workers taking turns one timed
+    repeat at a time (harness.launch.turns), so every mode's samples fall in the same seconds of the round."""
     settings = Settings(threads=args.threads, repeats=args.repeats, infer_calls=5, matmul_size=64)
-    found = {}
-    for mode in MODES[framework]:
-        if mode == "eager" and framework == "tensorflow":
-            continue  # 20x slower than graph: never the fastest, and minutes per round
-        job = bench_job(spec, framework, mode, settings, "cpu", data_path, work / f"bench-{framework}-{mode}.json")
-        result = run_bench_job(job, work / f"bench-{framework}-{mode}.job.json", lambda line: None)
+    pairs = [(framework, mode) for framework in FRAMEWORKS for mode in MODES[framework]
+             if not (framework == "tensorflow" and mode == "eager")]  # 20x slower than graph: minutes per round
+    pairs = pairs if index % 2 == 0 else pairs[::-1]  # who builds first, and who takes the first turn, alternates
+    jobs = [(bench_job(spec, framework, mode, settings, "cpu", data_path,
+                       work / f"bench-{framework}-{mode}.json").with_(interleave=True),
+             work / f"bench-{framework}-{mode}.job.json") for framework, mode in pairs]
+    found = {framework: {} for framework in FRAMEWORKS}
+    for (framework, mode), result in zip(pairs, measure_interleaved(jobs, settings.repeats, lambda line: None)):
         if result["status"] == "ok":
-            found[mode] = result["batch_size"] / summarize(result["train_step_seconds"])["median"]
+            found[framework][mode] = result["batch_size"] / summarize(result["train_step_seconds"])["median"]
+    found = {framework: {mode: found[framework][mode] for mode in MODES[framework] if mode in found[framework]}
+             for framework in FRAMEWORKS}
     return found
 
 
-def steady_samples_per_second(record: dict, samples: int) -> float:
-    """Samples per second over epochs 2..E (the first carries tracing and start-up)."""
-    return samples / statistics.median(record["epoch_seconds"][1:])
+def steady_samples_per_second(records: list[dict], samples: int) -> float:
+    """Samples per second over epochs 2..E (the first carries tracing and start-up), pooled over the records."""
+    return samples / statistics.median(seconds for record in records for seconds in record["epoch_seconds"][1:])
 
 
 def one_round(index: int, spec, data_path: Path, samples: int, work: Path, args) -> dict:
-    frameworks = ["tensorflow", "torch"] if index % 2 == 0 else ["torch", "tensorflow"]
+    """Per framework, the hand-written script and the harness twice each, in the order A B B A (a drift of the
+    machine's speed within the round falls on both alike; which one is A alternates from round to round), then
+    every mode of both frameworks interleaved."""
+    frameworks = list(FRAMEWORKS) if index % 2 == 0 else list(FRAMEWORKS)[::-1]
     env = {**os.environ, **environment(Settings(threads=args.threads), "cpu")}
     found = {}
     for framework in frameworks:
-        if index % 2 == 0:
-            hand = hand_written(framework, data_path, work, args, env)
-            ours = harness_run(spec, framework, data_path, work, args)
-        else:
-            ours = harness_run(spec, framework, data_path, work, args)
-            hand = hand_written(framework, data_path, work, args, env)
-        modes = harness_modes(spec, framework, data_path, work, args)
-        found[framework] = {"hand_seconds": hand["total_seconds"], "harness_seconds": ours["total_seconds"],
-                            "hand_samples_per_second": steady_samples_per_second(hand, samples),
-                            "harness_samples_per_second": steady_samples_per_second(ours, samples),
-                            "modes_samples_per_second": modes}
-        print(f"round {index + 1} {framework}: hand-written {hand['total_seconds']:.3f} s, harness "
-              f"{ours['total_seconds']:.3f} s (ratio {ours['total_seconds'] / hand['total_seconds']:.3f}); modes "
-              + ", ".join(f"{mode} {rate:,.0f}/s" for mode, rate in modes.items()), flush=True)
+        first, second = ("hand", "harness") if index % 2 == 0 else ("harness", "hand")
+        taken = {"hand": [], "harness": []}
+        for name in (first, second, second, first):
+            taken[name].append(hand_written(framework, data_path, work, args, env) if name == "hand"
+                               else harness_run(spec, framework, data_path, work, args))
+        hand, ours = ([record["total_seconds"] for record in taken[name]] for name in ("hand", "harness"))
+        found[framework] = {"hand_seconds": statistics.mean(hand), "harness_seconds": statistics.mean(ours),
+                            "hand_runs_seconds": hand, "harness_runs_seconds": ours,
+                            "hand_samples_per_second": steady_samples_per_second(taken["hand"], samples),
+                            "harness_samples_per_second": steady_samples_per_second(taken["harness"], samples)}
+    modes = harness_modes(spec, data_path, work, args, index)
+    for framework in FRAMEWORKS:
+        record = found[framework]
+        record["modes_samples_per_second"] = modes[framework]
+        print(f"round {index + 1} {framework}: hand-written {' '.join(f'{s:.3f}' for s in record['hand_runs_seconds'])}"
+              f" s, harness {' '.join(f'{s:.3f}' for s in record['harness_runs_seconds'])} s (ratio "
+              f"{record['harness_seconds'] / record['hand_seconds']:.3f}); modes "
+              + ", ".join(f"{mode} {rate:,.0f}/s" for mode, rate in modes[framework].items()), flush=True)
     return found
 
 
@@ -212,7 +230,7 @@ def main() -> None:
         data.save(dataset, work / "data.npz")
         rounds = [one_round(index, spec, work / "data.npz", dataset.n_train, work, args)
                   for index in range(args.rounds)]
-    results = {framework: summary(rounds, framework) for framework in ("tensorflow", "torch")}
+    results = {framework: summary(rounds, framework) for framework in FRAMEWORKS}
     machine = manifest.machine()
     ratios = ratios_to_reference(rounds)
     text = markdown(results, args, machine, ratios)
