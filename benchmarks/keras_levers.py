@@ -6,11 +6,13 @@ epoch (tracing, XLA compilation) is untimed; then, in each round, every variant 
 that reverses from round to round. The ratio to the default `graph` mode is taken within each round, and the
 table gives its median over rounds, so machine load that drifts between rounds cancels.
 
-The variants are models_tf.train.Trainer execution settings, and reproductions of what the trainer does not do:
+The variants are models_tf.train.Trainer execution settings, and reproductions of what the trainer does not do.
+Those without "input dataset" in their name pass fit the numpy arrays (input=arrays), as the harness' modes did
+before they took a tf.data.Dataset (the default now); `graph` with the arrays is the reference of the ratios.
   - `graph, read per step (before)`: what the graph mode did before the step losses were recorded on the device:
     a Keras callback resets the loss tracker before each batch (two eager assigns) and reads the loss after it
     (`float(logs["loss"])`);
-  - `graph, float(logs) per step`: the same read without the reset, on top of today's graph mode;
+  - `graph, float(logs) per step`: the same read without the reset, on top of the graph mode with arrays;
   - `graph, input dataset, prefetch(1)`: the tf.data input with one batch prefetched;
   - `..., loop train_function`: Keras' step function (model.train_function) called over an iterator of the
     epoch's tf.data batches without fit; its difference to the fit variant is fit's cost per call and per step.
@@ -38,24 +40,26 @@ from harness.results import manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCH = {"epoch_per_execution": True}
-DATASET = {"input": "dataset"}
-# name -> Trainer execution settings (N = 32 for the spe rows; N=epoch: one call per epoch)
+DATASET = {"input": "dataset"}  # what every TensorFlow mode of the harness feeds fit today
+ARRAYS = {"input": "arrays"}    # the numpy arrays, Keras' own pipeline: what the modes fed fit before
+# name -> Trainer execution settings (N = 32 for the spe rows; N=epoch: one call per epoch); "graph" (numpy arrays)
+# is the reference of the ratios
 VARIANTS = {
-    "graph": {},
-    "graph, read per step (before)": {},
-    "graph, float(logs) per step": {},
+    "graph": ARRAYS,
+    "graph, read per step (before)": ARRAYS,
+    "graph, float(logs) per step": ARRAYS,
     "graph, input dataset": DATASET,
     "graph, input dataset, prefetch(1)": DATASET,
-    "graph, loop train_function": {},
-    "spe N=32": {"steps_per_execution": 32},
+    "graph, loop train_function": ARRAYS,
+    "spe N=32": {"steps_per_execution": 32, **ARRAYS},
     "spe N=32, input dataset": {"steps_per_execution": 32, **DATASET},
-    "spe N=32, loop train_function": {"steps_per_execution": 32},
-    "spe N=epoch": EPOCH,
+    "spe N=32, loop train_function": {"steps_per_execution": 32, **ARRAYS},
+    "spe N=epoch": {**EPOCH, **ARRAYS},
     "spe N=epoch, input dataset (mode epoch)": {**EPOCH, **DATASET},
-    "spe N=epoch, loop train_function": EPOCH,
-    "xla": {"jit_compile": True},
-    "xla spe N=32": {"jit_compile": True, "steps_per_execution": 32},
-    "xla spe N=epoch": {"jit_compile": True, **EPOCH},
+    "spe N=epoch, loop train_function": {**EPOCH, **ARRAYS},
+    "xla": {"jit_compile": True, **ARRAYS},
+    "xla spe N=32": {"jit_compile": True, "steps_per_execution": 32, **ARRAYS},
+    "xla spe N=epoch": {"jit_compile": True, **EPOCH, **ARRAYS},
     "xla spe N=epoch, input dataset": {"jit_compile": True, **EPOCH, **DATASET},
 }
 # the fit variant and its loop train_function twin, whose difference is fit's fixed cost per call
