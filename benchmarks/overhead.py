@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.bench.run import bench_job, environment
+from harness.bench.run import bench_job, environment, measure_jobs
 from harness.bench.settings import DEFAULT_MODES, MODES, Settings
 from harness.bench.stats import summarize
 from harness.core import atomic, data, guard
@@ -42,7 +42,6 @@ from harness.core.overrides import spec_dump
 from harness.core.validate import load_spec, parse_spec
 from harness.jobs.job import Job
 from harness.launch.local import run_in_subprocess
-from harness.launch.turns import measure_interleaved
 from harness.results import manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,16 +75,14 @@ def harness_modes(spec, data_path: Path, work: Path, args, index: int) -> dict:
     settings = Settings(threads=args.threads, repeats=args.repeats, infer_calls=5, matmul_size=64)
     pairs = [(framework, mode) for framework in FRAMEWORKS for mode in MODES[framework]
              if not (framework == "tensorflow" and mode == "eager")]  # 20x slower than graph: minutes per round
-    pairs = pairs if index % 2 == 0 else pairs[::-1]  # who builds first, and who takes the first turn, alternates
-    jobs = [(bench_job(spec, framework, mode, settings, "cpu", data_path,
-                       work / f"bench-{framework}-{mode}.json").with_(interleave=True),
-             work / f"bench-{framework}-{mode}.job.json") for framework, mode in pairs]
+    order = pairs if index % 2 == 0 else pairs[::-1]  # who builds first, and who takes the first turn, alternates
+    jobs = [(bench_job(spec, framework, mode, settings, "cpu", data_path, work / f"bench-{framework}-{mode}.json"),
+             work / f"bench-{framework}-{mode}.job.json") for framework, mode in order]
+    results = dict(zip(order, measure_jobs(jobs, settings, lambda line: None)))
     found = {framework: {} for framework in FRAMEWORKS}
-    for (framework, mode), result in zip(pairs, measure_interleaved(jobs, settings.repeats, lambda line: None)):
+    for (framework, mode), result in ((pair, results[pair]) for pair in pairs):  # the table's order
         if result["status"] == "ok":
             found[framework][mode] = result["batch_size"] / summarize(result["train_step_seconds"])["median"]
-    found = {framework: {mode: found[framework][mode] for mode in MODES[framework] if mode in found[framework]}
-             for framework in FRAMEWORKS}
     return found
 
 
@@ -159,10 +156,11 @@ def ratios_to_reference(rounds: list[dict]) -> dict:
 def previous_ratios(path: str) -> dict:
     """The ratios another invocation wrote, checked before any measuring; else one line and exit status 2."""
     try:
-        found = guard.read_json(path, "--previous").get("ratios")
+        saved = guard.read_json(path, "--previous")
+        found = saved.get("ratios") if isinstance(saved, dict) else None
         if not isinstance(found, dict) or not all(guard.finite(value) and value > 0 for value in found.values()):
             raise SpecError("--previous", f"expected an overhead.json with positive ratios; received {path}")
-    except (SpecError, AttributeError) as error:
+    except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     return found

@@ -16,17 +16,17 @@ from models_tf.losses import class_weight, loss_arguments, sample_weights
 from models_tf.optimizers import optimizer_arguments
 
 COMPILE_SETTINGS = ("run_eagerly", "steps_per_execution", "jit_compile")
-# The trainer's own settings, each with its allowed values; the first value is the default (for input:
-# DEFAULT_INPUT):
+# The trainer's own settings, each with its allowed values, and their defaults (OWN_DEFAULTS):
 #   input: how each epoch's samples reach Keras: "dataset" passes tf.data.Dataset.from_tensor_slices(...).batch(B)
 #     of the epoch's arrays; "arrays" passes the numpy arrays to fit, and Keras builds its own slicing pipeline
 #     from them at every fit call. The same batches and bit-identical losses (tests/test_keras_modes.py); on
 #     experiments/mlp_mnist1d.yaml "dataset" trains 1.34x as fast in graph mode and 2.1x with
 #     steps_per_execution=32 (benchmarks/keras_levers.py). Keras on PyTorch has no tf.data without TensorFlow:
-#     "arrays" there (DEFAULT_INPUT).
+#     "arrays" there.
 #   epoch_per_execution: True runs the whole epoch in one call (steps_per_execution = WHOLE_EPOCH).
 OWN_SETTINGS = {"input": ("dataset", "arrays"), "epoch_per_execution": (False, True)}
-DEFAULT_INPUT = "dataset" if keras.backend.backend() == "tensorflow" else "arrays"
+OWN_DEFAULTS = {"input": "dataset" if keras.backend.backend() == "tensorflow" else "arrays",
+                "epoch_per_execution": False}
 # steps_per_execution for a whole epoch per call. Keras' step loop also stops where the epoch's data ends, so any
 # N at least the epoch's step count makes one call per epoch. This N needs no retracing when the epoch's length
 # changes (harness bench's first step, its warm-up and its repeats all have different lengths).
@@ -135,8 +135,7 @@ class Trainer:
         self.eval_batch_size = spec.training.eval_batch_size
         self.batch_losses = []  # the last epoch's batch losses
         self.asked = _own_settings(execution or {})
-        self.settings = {name: self.asked.get(name, values[0]) for name, values in OWN_SETTINGS.items()}
-        self.settings["input"] = self.asked.get("input", DEFAULT_INPUT)
+        self.settings = {**OWN_DEFAULTS, **self.asked}
         # jit_compile "auto" would resolve differently on a GPU machine; graph mode without XLA, stated.
         self.compile_arguments = dict(run_eagerly=False, steps_per_execution=1, jit_compile=False,
                                       auto_scale_loss=False)

@@ -115,7 +115,7 @@ def run_bench_job(job: Job, job_path: Path, log: Callable[[str], None]) -> dict:
     return run_in_subprocess(job.with_(launched_at=time.time()), job_path, lambda line: log("  " + line))
 
 
-def _measure(jobs: list[tuple[Job, Path]], settings: Settings, log: Callable[[str], None]) -> list[dict]:
+def measure_jobs(jobs: list[tuple[Job, Path]], settings: Settings, log: Callable[[str], None]) -> list[dict]:
     """The jobs' results: their workers taking turns (see harness.launch.turns), or one after another."""
     if not settings.interleave:
         return [run_bench_job(job, job_path, log) for job, job_path in jobs]
@@ -161,7 +161,7 @@ def run_bench(spec: Spec, settings: Settings, out_dir=None, log: Callable[[str],
                 jobs = [(bench_job(point, framework, mode, settings, device, work / f"data-point{index}.npz",
                                    work / f"{run_id}.json"), work / f"{run_id}.job.json")
                         for (framework, mode), run_id in zip(pairs, run_ids)]
-                for (framework, mode), run_id, result in zip(pairs, run_ids, _measure(jobs, settings, log)):
+                for (framework, mode), run_id, result in zip(pairs, run_ids, measure_jobs(jobs, settings, log)):
                     record = {**result, "mode": mode, "sweep_value": value, "point": index, "round": round_index,
                               "spec_name": point.name, "n_train": sizes[index],
                               "train_flops_per_sample": flops.training_flops(point.model), "order": len(records)}

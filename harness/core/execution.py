@@ -7,7 +7,7 @@ import: the spec and the command line read it before any framework loads.
 
 # framework -> mode -> (execution settings for the adapter's make_trainer, what the mode is). A
 # "steps_per_execution" of None is filled in from the spec (training.steps_per_execution) or bench's settings.
-# Every TensorFlow mode feeds fit a tf.data.Dataset of the epoch's batches (models_tf.train.DEFAULT_INPUT).
+# Every TensorFlow mode feeds fit a tf.data.Dataset of the epoch's batches (models_tf.train.OWN_DEFAULTS).
 MODES = {
     "tensorflow": {
         "eager": ({"run_eagerly": True}, "Keras fit with run_eagerly=True: every op dispatched from Python"),
